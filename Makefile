@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install plink clean
+
+$(VENV)/bin/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# PLINK 2 and PLINK 1.9 from Debian; skipped (tests then skip with a reason) when apt is unavailable.
+plink:
+	@if command -v plink2 >/dev/null 2>&1 && command -v plink1.9 >/dev/null 2>&1; then \
+		echo "plink2 and plink1.9 present"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = "0" ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq plink2 plink1.9 >/dev/null) \
+		|| echo "could not install plink2/plink1.9: PLINK tests will be skipped"; \
+	else \
+		echo "plink2/plink1.9 missing and apt-get not usable: PLINK tests will be skipped"; \
+	fi
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+test: $(STAMP) plink
+	$(PY) -m pytest -q --timeout=900
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

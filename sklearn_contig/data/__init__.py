@@ -1,0 +1,29 @@
+"""Data layer: the cohort Dataset, its validation, readers and torch loaders."""
+
+from ._schema import (
+    FEATURE_DIMS,
+    GENETIC,
+    LABEL,
+    column_fill,
+    feature_dim,
+    from_arrays,
+    genetic_modalities,
+    impute_partial,
+    label_variables,
+    presence,
+    validate,
+)
+
+__all__ = [
+    "FEATURE_DIMS",
+    "GENETIC",
+    "LABEL",
+    "column_fill",
+    "feature_dim",
+    "from_arrays",
+    "genetic_modalities",
+    "impute_partial",
+    "label_variables",
+    "presence",
+    "validate",
+]

@@ -1,0 +1,353 @@
+"""The data model: one :class:`xarray.Dataset` per cohort, and its validation.
+
+Layout
+------
+- dimension ``sample`` with coordinates ``sample`` (unique sample ids) and
+  ``individual`` (individual ids; equal to ``sample`` with one image per person);
+- ``image``: ``(sample, channel, y, x)`` uint8 or float, or ``(sample, feature)``
+  for flat image-derived features (the ``mlp`` encoder);
+- one variable per genetic modality, ``(sample, <feature dim>)`` float, with
+  ``attrs["kind"] == "genetic"``; a missing modality for a sample is an all-NaN row;
+- label variables with ``attrs["kind"] == "label"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+GENETIC = "genetic"
+LABEL = "label"
+IMAGE = "image"
+
+#: Conventional feature dimension per modality name.
+FEATURE_DIMS = {"snp": "snp_id", "pgs": "pgs_id", "burden": "gene"}
+
+#: How partial NaN inside a present row is imputed, per modality name
+#: (``"mode"`` for genotypes, ``"mean"`` otherwise).
+IMPUTATION = {"snp": "mode"}
+
+
+def feature_dim(name: str) -> str:
+    """Return the conventional feature dimension name of modality ``name``.
+
+    >>> feature_dim("pgs")
+    'pgs_id'
+    >>> feature_dim("metabolites")
+    'metabolites_feature'
+    """
+    return FEATURE_DIMS.get(name, f"{name}_feature")
+
+
+def _as_2d_float(name, values):
+    if isinstance(values, (pd.DataFrame, xr.DataArray)):
+        values = values.values
+    arr = np.asarray(values)
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"modality {name!r} must hold numbers, got non-numeric objects"
+            ) from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"modality {name!r} must hold numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"modality {name!r} must be 2-D (sample, feature), got shape {arr.shape}"
+        )
+    return arr.astype(np.float32, copy=True)
+
+
+def from_arrays(
+    image=None,
+    *,
+    sample_ids: Sequence | None = None,
+    individual_ids: Sequence | None = None,
+    feature_names: Mapping[str, Sequence] | None = None,
+    labels: Mapping[str, object] | None = None,
+    validate_result: bool = True,
+    **modalities,
+) -> xr.Dataset:
+    """Build a validated cohort Dataset from numpy arrays or pandas objects.
+
+    Parameters
+    ----------
+    image : array-like of shape (n, c, h, w) or (n, d), default=None
+        Images (uint8 0-255 or float) or flat image-derived features. Copied, never
+        modified.
+    sample_ids : sequence of length n, default=None
+        Unique sample ids; ``0..n-1`` as strings when omitted.
+    individual_ids : sequence of length n, default=None
+        Individual of each sample (several images per person share one id);
+        equal to ``sample_ids`` when omitted.
+    feature_names : dict of str to sequence, default=None
+        Feature names per modality (rsIDs, PGS ids, gene names). A DataFrame
+        modality gives its column names instead.
+    labels : dict of str to array-like, default=None
+        Downstream labels stored beside the data with ``attrs["kind"] == "label"``;
+        shape (n,) or (n, k) or (n, h, w) (masks).
+    validate_result : bool, default=True
+        Run :func:`validate` on the result.
+    **modalities : array-like of shape (n, p_m)
+        Genetic modalities, e.g. ``snp=``, ``pgs=``, ``burden=``. A missing
+        modality for a sample is an all-NaN row.
+
+    Returns
+    -------
+    ds : xarray.Dataset
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_contig.data import from_arrays
+    >>> rng = np.random.default_rng(0)
+    >>> ds = from_arrays(rng.integers(0, 255, (4, 3, 8, 8), dtype=np.uint8),
+    ...                  pgs=rng.normal(size=(4, 5)))
+    >>> ds["pgs"].dims
+    ('sample', 'pgs_id')
+    >>> ds["pgs"].attrs["kind"]
+    'genetic'
+    """
+    n = None
+    if image is not None:
+        image_arr = np.array(image, copy=True)
+        if image_arr.ndim not in (2, 4):
+            raise ValueError(
+                "image must have shape (sample, channel, y, x) or (sample, feature), "
+                f"got {image_arr.ndim} dims with shape {image_arr.shape}"
+            )
+        n = image_arr.shape[0]
+    first_index = None
+    for name, values in modalities.items():
+        if isinstance(values, pd.DataFrame) and first_index is None:
+            first_index = values.index
+        m = len(values)
+        if n is None:
+            n = m
+        elif m != n:
+            raise ValueError(
+                f"modality {name!r} has {m} rows but the image/other modalities have {n}"
+            )
+    if n is None:
+        raise ValueError("from_arrays needs an image or at least one modality")
+    if sample_ids is None:
+        sample_ids = (
+            np.asarray(first_index).astype(str)
+            if first_index is not None
+            else np.arange(n).astype(str)
+        )
+    sample_ids = np.asarray(sample_ids)
+    if len(sample_ids) != n:
+        raise ValueError(f"sample_ids has {len(sample_ids)} entries, expected {n}")
+    individual_ids = sample_ids if individual_ids is None else np.asarray(individual_ids)
+    if len(individual_ids) != n:
+        raise ValueError(f"individual_ids has {len(individual_ids)} entries, expected {n}")
+
+    coords = {"sample": sample_ids, "individual": ("sample", individual_ids)}
+    data_vars = {}
+    if image is not None:
+        dims = ("sample", "channel", "y", "x") if image_arr.ndim == 4 else ("sample", "feature")
+        data_vars[IMAGE] = xr.Variable(dims, image_arr, attrs={"kind": IMAGE})
+    feature_names = dict(feature_names or {})
+    for name, values in modalities.items():
+        names = feature_names.get(name)
+        if names is None and isinstance(values, pd.DataFrame):
+            names = values.columns.astype(str)
+        arr = _as_2d_float(name, values)
+        fdim = feature_dim(name)
+        if names is None:
+            names = [f"{name}_{j}" for j in range(arr.shape[1])]
+        names = np.asarray(names)
+        if len(names) != arr.shape[1]:
+            raise ValueError(
+                f"feature_names[{name!r}] has {len(names)} names for {arr.shape[1]} columns"
+            )
+        data_vars[name] = xr.Variable(("sample", fdim), arr, attrs={"kind": GENETIC})
+        coords[fdim] = names
+    for name, values in (labels or {}).items():
+        arr = np.array(values.values if hasattr(values, "values") else values, copy=True)
+        dims = ("sample",) + tuple(f"{name}_dim_{k}" for k in range(1, arr.ndim))
+        if arr.ndim == 3:
+            dims = ("sample", "y", "x")
+        data_vars[name] = xr.Variable(dims, arr, attrs={"kind": LABEL})
+    ds = xr.Dataset(data_vars, coords=coords)
+    if validate_result:
+        validate(ds, require_image=image is not None, modalities=list(modalities) or None)
+    return ds
+
+
+def genetic_modalities(ds: xr.Dataset) -> list[str]:
+    """Names of the variables marked ``attrs["kind"] == "genetic"``, in order."""
+    return [k for k, v in ds.data_vars.items() if v.attrs.get("kind") == GENETIC]
+
+
+def label_variables(ds: xr.Dataset) -> list[str]:
+    """Names of the variables marked ``attrs["kind"] == "label"``."""
+    return [k for k, v in ds.data_vars.items() if v.attrs.get("kind") == LABEL]
+
+
+def presence(ds: xr.Dataset, modalities: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Per-modality boolean mask of samples that have the modality (row not all-NaN).
+
+    Cached in ``ds[name].attrs`` is avoided on purpose (attrs survive slicing);
+    computing it is one pass over the modality, cheap next to any image work.
+    """
+    modalities = genetic_modalities(ds) if modalities is None else list(modalities)
+    out = {}
+    for name in modalities:
+        values = np.asarray(ds[name].values)
+        out[name] = ~np.all(np.isnan(values), axis=1)
+    return out
+
+
+def impute_partial(values: np.ndarray, strategy: str = "mean", fill=None) -> np.ndarray:
+    """Fill NaN entries inside present rows; all-NaN (missing) rows stay NaN.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n, p)
+    strategy : {"mean", "mode"}
+        Column mean (scores) or column mode (genotype dosages).
+    fill : ndarray of shape (p,), default=None
+        Precomputed fill values (e.g. learned at fit time); computed from the
+        present rows of ``values`` when omitted.
+
+    Returns
+    -------
+    imputed : ndarray of shape (n, p), a copy.
+    """
+    values = np.array(values, dtype=np.float32, copy=True)
+    present = ~np.all(np.isnan(values), axis=1)
+    if fill is None:
+        fill = column_fill(values[present], strategy)
+    rows = values[present]
+    holes = np.isnan(rows)
+    if holes.any():
+        rows[holes] = np.broadcast_to(fill, rows.shape)[holes]
+        values[present] = rows
+    return values
+
+
+def column_fill(values: np.ndarray, strategy: str = "mean") -> np.ndarray:
+    """Per-column fill value (mean or mode) ignoring NaN; 0 for all-NaN columns."""
+    values = np.asarray(values, dtype=np.float64)
+    if strategy == "mean":
+        with np.errstate(invalid="ignore"):
+            counts = (~np.isnan(values)).sum(0)
+            fill = np.where(counts > 0, np.nansum(values, 0) / np.maximum(counts, 1), 0.0)
+    elif strategy == "mode":
+        counts = np.stack([(values == g).sum(0) for g in (0.0, 1.0, 2.0)])
+        fill = counts.argmax(0).astype(np.float64)
+    else:
+        raise ValueError(f"strategy must be 'mean' or 'mode', got {strategy!r}")
+    return fill.astype(np.float32)
+
+
+def validate(
+    ds,
+    modalities: Sequence[str] | None = None,
+    *,
+    require_image: bool = True,
+    require_genetics: bool = False,
+    min_samples: int = 2,
+) -> list[str]:
+    """Check a cohort Dataset against the data model; return the genetic modalities used.
+
+    Raises a :class:`ValueError` (or :class:`TypeError`) that names the variable and
+    the problem. Nothing is modified. Image values are checked for finiteness only
+    when the image is in memory (lazy images are checked batch by batch on read).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    modalities : list of str, default=None
+        Genetic modalities to check; all variables with ``attrs["kind"] == "genetic"``
+        when omitted.
+    require_image : bool, default=True
+    require_genetics : bool, default=False
+        Raise if no genetic modality is selected.
+    min_samples : int, default=2
+
+    Returns
+    -------
+    modalities : list of str
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
+    if "sample" not in ds.dims:
+        raise ValueError("ds has no 'sample' dimension")
+    n = ds.sizes["sample"]
+    if n < min_samples:
+        raise ValueError(f"ds has {n} samples; at least {min_samples} are needed")
+    sample_ids = pd.Index(ds["sample"].values)
+    if sample_ids.has_duplicates:
+        dup = sample_ids[sample_ids.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"coordinate 'sample' has duplicate ids, e.g. {dup}")
+    if "individual" not in ds.coords:
+        raise ValueError("ds has no 'individual' coordinate on the 'sample' dimension")
+    if ds["individual"].dims != ("sample",):
+        raise ValueError("coordinate 'individual' must have dims ('sample',)")
+    if require_image:
+        if IMAGE not in ds:
+            raise ValueError("ds has no 'image' variable")
+        img = ds[IMAGE]
+        if img.ndim not in (2, 4) or img.dims[0] != "sample":
+            raise ValueError(
+                "variable 'image' must have dims (sample, channel, y, x) or "
+                f"(sample, feature), got {img.dims}"
+            )
+        if img.dtype.kind not in "biuf":
+            raise TypeError(f"variable 'image' must be numeric, got dtype {img.dtype}")
+        if img.dtype.kind == "f" and not _is_lazy(img):
+            if not np.isfinite(img.values).all():
+                raise ValueError("variable 'image' has non-finite values (NaN or inf)")
+    available = genetic_modalities(ds)
+    if modalities is None:
+        modalities = available
+    else:
+        if isinstance(modalities, str):
+            modalities = [modalities]
+        modalities = list(modalities)
+        for name in modalities:
+            if name not in ds.data_vars:
+                raise ValueError(
+                    f"unknown modality {name!r}; ds has genetic modalities {available}"
+                )
+    if require_genetics and not modalities:
+        raise ValueError(
+            "ds has no genetic modality: mark variables with attrs['kind'] = 'genetic' "
+            "or name them with modalities=[...]"
+        )
+    for name in modalities:
+        var = ds[name]
+        if var.ndim != 2 or var.dims[0] != "sample":
+            raise ValueError(
+                f"modality {name!r} must have dims (sample, feature), got {var.dims}"
+            )
+        if var.dtype.kind not in "biuf":
+            raise TypeError(f"modality {name!r} must be numeric, got dtype {var.dtype}")
+        values = np.asarray(var.values, dtype=np.float64)
+        if np.isinf(values).any():
+            raise ValueError(f"modality {name!r} has infinite values")
+        present = ~np.all(np.isnan(values), axis=1)
+        if not present.any():
+            raise ValueError(f"modality {name!r} is missing for every sample (all rows NaN)")
+        if name == "snp":
+            v = values[~np.isnan(values)]
+            bad = ~np.isin(v, (0.0, 1.0, 2.0))
+            if bad.any():
+                raise ValueError(
+                    f"modality 'snp' must hold genotype dosages 0, 1, 2 or NaN; "
+                    f"found {np.unique(v[bad])[:5].tolist()}"
+                )
+    return modalities
+
+
+def _is_lazy(var: xr.DataArray) -> bool:
+    data = var.variable._data
+    return not isinstance(data, np.ndarray)
+
