@@ -13,6 +13,7 @@ from ._schema import (
     presence,
     validate,
 )
+from ._plink import read_plink, write_plink
 
 __all__ = [
     "FEATURE_DIMS",
@@ -26,4 +27,6 @@ __all__ = [
     "label_variables",
     "presence",
     "validate",
+    "read_plink",
+    "write_plink",
 ]
