@@ -13,6 +13,7 @@ from ._schema import (
     presence,
     validate,
 )
+from ._tables import read_burden, read_pgs
 from ._plink import read_plink, write_plink
 
 __all__ = [
@@ -29,4 +30,6 @@ __all__ = [
     "validate",
     "read_plink",
     "write_plink",
+    "read_burden",
+    "read_pgs",
 ]
