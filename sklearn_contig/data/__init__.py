@@ -13,6 +13,7 @@ from ._schema import (
     presence,
     validate,
 )
+from ._images import read_images
 from ._tables import read_burden, read_pgs
 from ._plink import read_plink, write_plink
 
@@ -32,4 +33,5 @@ __all__ = [
     "write_plink",
     "read_burden",
     "read_pgs",
+    "read_images",
 ]

@@ -1,0 +1,97 @@
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from sklearn_contig.data import read_images, validate
+from sklearn_contig.data._images import decode_count, reset_decode_count
+
+
+def _write_pngs(folder, n, shape=(6, 5), mode="RGB"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        value = np.full(shape + ((3,) if mode == "RGB" else ()), i % 256, np.uint8)
+        Image.fromarray(value).save(folder / f"img{i:03d}.png")
+    return folder
+
+
+def test_lazy_folder_decodes_only_the_batch(tmp_path):
+    folder = _write_pngs(tmp_path / "imgs", 200)
+    reset_decode_count()
+    ds = read_images(folder, image_size=4)
+    assert decode_count() == 0
+    assert ds["image"].shape == (200, 3, 4, 4)
+    assert ds["image"].dims == ("sample", "channel", "y", "x")
+    assert ds["image"].attrs["kind"] == "image"
+    validate(ds)
+    assert decode_count() == 0
+    idx = np.random.default_rng(0).choice(200, size=16, replace=False)
+    batch = ds["image"][idx].values
+    assert decode_count() == 16
+    assert batch.shape == (16, 3, 4, 4) and batch.dtype == np.uint8
+    np.testing.assert_array_equal(batch[:, 0, 0, 0], idx % 256)
+    assert ds["sample"].values[idx[0]] == f"img{idx[0]:03d}"
+
+
+def test_resize_non_square_and_grayscale(tmp_path):
+    folder = _write_pngs(tmp_path / "gray", 3, shape=(9, 7), mode="L")
+    ds = read_images(folder, image_size=(5, 3), channels=1)
+    out = ds["image"].values
+    assert out.shape == (3, 1, 5, 3)
+    np.testing.assert_array_equal(out[:, 0, 2, 1], [0, 1, 2])
+    rgb = read_images(folder, image_size=(5, 3))
+    assert rgb["image"].shape == (3, 3, 5, 3)
+
+
+def test_csv_with_individuals_and_relative_paths(tmp_path):
+    _write_pngs(tmp_path / "imgs", 4)
+    (tmp_path / "extra.JPG").write_bytes(b"")  # not picked up by the CSV
+    table = pd.DataFrame({
+        "path": [f"imgs/img{i:03d}.png" for i in (3, 1, 0)],
+        "sample": ["left", "right", "other"],
+        "individual": [7, 7, 8],
+    })
+    table.to_csv(tmp_path / "images.csv", index=False)
+    ds = read_images(tmp_path / "images.csv", 4)
+    assert ds["sample"].values.tolist() == ["left", "right", "other"]
+    assert ds["individual"].values.tolist() == ["7", "7", "8"]
+    np.testing.assert_array_equal(ds["image"].values[:, 0, 0, 0], [3, 1, 0])
+
+
+def test_pattern_and_jpeg(tmp_path):
+    folder = _write_pngs(tmp_path / "imgs", 2)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "z.jpeg")
+    assert read_images(folder, 4)["sample"].values.tolist() == ["img000", "img001", "z"]
+    assert read_images(folder, 4, pattern="*.jpeg")["sample"].values.tolist() == ["z"]
+
+
+def test_empty_file_list(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty file list"):
+        read_images(tmp_path / "empty", 4)
+
+
+def test_unreadable_image_named_on_read_or_with_check(tmp_path):
+    folder = _write_pngs(tmp_path / "imgs", 2)
+    (folder / "zz_broken.png").write_bytes(b"not a png")
+    ds = read_images(folder, 4)  # lazy: nothing is opened yet
+    ds["image"][:2].values  # the good ones still read
+    with pytest.raises(ValueError, match="cannot read image file .*zz_broken.png"):
+        ds["image"].values
+    reset_decode_count()
+    with pytest.raises(ValueError, match="cannot read image file .*zz_broken.png"):
+        read_images(folder, 4, check=True)
+    assert decode_count() == 0
+
+
+def test_bad_arguments(tmp_path):
+    folder = _write_pngs(tmp_path / "imgs", 2)
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
+        read_images(folder, 4, channels=2)
+    with pytest.raises(ValueError, match="image_size must be"):
+        read_images(folder, (4, 0))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_images(tmp_path / "missing", 4)
+    pd.DataFrame({"file": ["a.png"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="needs columns 'path' and 'sample'"):
+        read_images(tmp_path / "bad.csv", 4)
