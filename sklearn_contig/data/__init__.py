@@ -13,6 +13,7 @@ from ._schema import (
     presence,
     validate,
 )
+from ._zarr import open_zarr, to_zarr
 from ._images import read_images
 from ._tables import read_burden, read_pgs
 from ._plink import read_plink, write_plink
@@ -34,4 +35,6 @@ __all__ = [
     "read_burden",
     "read_pgs",
     "read_images",
+    "open_zarr",
+    "to_zarr",
 ]
