@@ -13,6 +13,8 @@ from ._schema import (
     presence,
     validate,
 )
+from . import _accessor  # noqa: F401  (registers the ``ds.contig`` accessor)
+from ._align import align
 from ._zarr import open_zarr, to_zarr
 from ._images import read_images
 from ._tables import read_burden, read_pgs
@@ -37,4 +39,5 @@ __all__ = [
     "read_images",
     "open_zarr",
     "to_zarr",
+    "align",
 ]

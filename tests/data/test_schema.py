@@ -1,0 +1,165 @@
+"""from_arrays / validate, and the catalogue of bad inputs across the data layer."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from sklearn_contig.data import (
+    align,
+    column_fill,
+    from_arrays,
+    impute_partial,
+    presence,
+    read_images,
+    read_pgs,
+    validate,
+)
+
+RNG = np.random.default_rng(0)
+
+
+def _image(n=4):
+    return RNG.integers(0, 255, (n, 1, 3, 3), dtype=np.uint8)
+
+
+def test_from_arrays_layout():
+    pgs = pd.DataFrame(RNG.normal(size=(4, 2)), columns=["PGS000001", "PGS000002"],
+                       index=["a", "b", "c", "d"])
+    ds = from_arrays(_image(), pgs=pgs, snp=RNG.integers(0, 3, (4, 5)),
+                     individual_ids=["p", "p", "q", "r"], labels={"y": [0, 1, 0, 1]})
+    assert ds["image"].dims == ("sample", "channel", "y", "x")
+    assert ds["sample"].values.tolist() == ["a", "b", "c", "d"]  # from the DataFrame index
+    assert ds["pgs_id"].values.tolist() == ["PGS000001", "PGS000002"]
+    assert ds["snp"].dims == ("sample", "snp_id") and ds["snp"].dtype == np.float32
+    assert ds["y"].attrs["kind"] == "label"
+    assert validate(ds) == ["pgs", "snp"]
+    assert validate(ds, ["pgs"], require_genetics=True) == ["pgs"]
+    flat = from_arrays(RNG.normal(size=(3, 6)), burden=np.ones((3, 2)))
+    assert flat["image"].dims == ("sample", "feature")
+
+
+def test_presence_and_partial_imputation():
+    values = np.array([[0, np.nan], [np.nan, np.nan], [2, 2], [2, 1]], dtype=np.float32)
+    ds = from_arrays(_image(), snp=values)
+    assert presence(ds)["snp"].tolist() == [True, False, True, True]
+    filled = impute_partial(values, "mode")
+    assert filled[0].tolist() == [0, 1]  # mode of column 2 over present rows: tie -> 1
+    assert np.isnan(filled[1]).all()
+    np.testing.assert_allclose(column_fill(values, "mean"), [4 / 3, 1.5])
+
+
+def test_inputs_never_modified():
+    image = _image()
+    pgs = pd.DataFrame({"PGS1": [0.1, np.nan, 0.3, 0.4]})
+    snp = np.array([[0, 1], [np.nan, 2], [1, 1], [2, 0]])
+    copies = image.copy(), pgs.copy(), snp.copy()
+    ds = from_arrays(image, pgs=pgs, snp=snp)
+    ds["image"].values[:] = 0
+    ds["snp"].values[:] = 0
+    np.testing.assert_array_equal(image, copies[0])
+    pd.testing.assert_frame_equal(pgs, copies[1])
+    np.testing.assert_array_equal(snp, copies[2])
+    ds2 = from_arrays(image, pgs=pgs)
+    before = ds2.copy(deep=True)
+    validate(ds2)
+    align(ds2.drop_vars("pgs"), pgs=read_pgs(pgs.rename_axis("IID").reset_index().astype({"IID": str})))
+    xr.testing.assert_identical(ds2, before)
+    pd.testing.assert_frame_equal(pgs, copies[1])
+
+
+# --- bad inputs: each error names the variable and the problem -------------------
+
+
+def test_duplicate_sample_ids():
+    with pytest.raises(ValueError, match="coordinate 'sample' has duplicate ids"):
+        from_arrays(_image(3), sample_ids=["a", "b", "a"])
+
+
+def test_image_with_wrong_number_of_dims():
+    with pytest.raises(ValueError, match="image must have shape .* got 3 dims"):
+        from_arrays(np.zeros((4, 3, 3)))
+    ds = xr.Dataset({"image": (("sample", "a", "b"), np.zeros((2, 1, 1)))},
+                    coords={"sample": ["a", "b"], "individual": ("sample", ["a", "b"])})
+    with pytest.raises(ValueError, match="variable 'image' must have dims"):
+        validate(ds)
+
+
+def test_non_finite_image_values():
+    image = np.zeros((3, 1, 2, 2))
+    image[1, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="variable 'image' has non-finite values"):
+        from_arrays(image)
+
+
+def test_modality_missing_for_every_sample():
+    with pytest.raises(ValueError, match="modality 'pgs' is missing for every sample"):
+        from_arrays(_image(3), pgs=np.full((3, 2), np.nan))
+
+
+def test_unknown_modality_name():
+    ds = from_arrays(_image(3), pgs=np.ones((3, 2)))
+    with pytest.raises(ValueError, match="unknown modality 'burden'"):
+        validate(ds, modalities=["burden"])
+    with pytest.raises(ValueError, match="unknown modality 'snp'"):
+        ds.contig.validate("snp")
+
+
+def test_align_ids_without_overlap():
+    images = from_arrays(_image(2), sample_ids=["a", "b"])
+    pgs = read_pgs(pd.DataFrame({"IID": ["x", "y"], "PGS1": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match="modality 'pgs' shares no individual id"):
+        align(images, pgs=pgs)
+
+
+def test_genotypes_outside_0_1_2():
+    with pytest.raises(ValueError, match="modality 'snp' must hold genotype dosages"):
+        from_arrays(_image(3), snp=np.array([[0, 1], [2, 3], [1, 0.5]]))
+
+
+def test_string_typed_modality():
+    # a type problem: TypeError (not ValueError), still naming the modality
+    with pytest.raises(TypeError, match="modality 'pgs' must hold numbers"):
+        from_arrays(_image(2), pgs=np.array([["a", "b"], ["c", "d"]]))
+    ds = from_arrays(_image(2), pgs=np.ones((2, 1)))
+    ds["pgs"] = ds["pgs"].astype(str)
+    with pytest.raises(TypeError, match="modality 'pgs' must be numeric"):
+        validate(ds)
+
+
+def test_fewer_than_two_samples():
+    with pytest.raises(ValueError, match="ds has 1 samples; at least 2 are needed"):
+        from_arrays(_image(1), pgs=np.ones((1, 2)))
+
+
+def test_empty_file_list(tmp_path):
+    with pytest.raises(ValueError, match=r"no image files found .*\(empty file list\)"):
+        read_images(tmp_path, 8)
+
+
+def test_unreadable_image_file(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"\x89PNG garbage")
+    with pytest.raises(ValueError, match="cannot read image file .*a.png"):
+        read_images(tmp_path, 8, check=True)
+
+
+def test_pgs_table_without_id_column():
+    with pytest.raises(ValueError, match="no individual id column found"):
+        read_pgs(pd.DataFrame({"score": [1.0, 2.0]}))
+
+
+def test_modality_row_count_mismatch():
+    with pytest.raises(ValueError, match="modality 'pgs' has 2 rows but the image"):
+        from_arrays(_image(3), pgs=np.ones((2, 2)))
+
+
+def test_validate_rejects_non_dataset_and_missing_pieces():
+    with pytest.raises(TypeError, match="ds must be an xarray.Dataset"):
+        validate(np.zeros((2, 2)))
+    ds = from_arrays(_image(2), pgs=np.ones((2, 1)))
+    with pytest.raises(ValueError, match="no 'individual' coordinate"):
+        validate(ds.drop_vars("individual"))
+    with pytest.raises(ValueError, match="ds has no 'image' variable"):
+        validate(ds.drop_vars("image"))
+    with pytest.raises(ValueError, match="ds has no genetic modality"):
+        validate(ds.drop_vars("pgs"), require_genetics=True)
