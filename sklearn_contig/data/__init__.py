@@ -15,10 +15,10 @@ from ._schema import (
 )
 from . import _accessor  # noqa: F401  (registers the ``ds.contig`` accessor)
 from ._align import align
-from ._zarr import open_zarr, to_zarr
 from ._images import read_images
-from ._tables import read_burden, read_pgs
 from ._plink import read_plink, write_plink
+from ._tables import read_burden, read_pgs
+from ._zarr import open_zarr, to_zarr
 
 __all__ = [
     "FEATURE_DIMS",
@@ -32,12 +32,12 @@ __all__ = [
     "label_variables",
     "presence",
     "validate",
-    "read_plink",
-    "write_plink",
-    "read_burden",
-    "read_pgs",
-    "read_images",
-    "open_zarr",
-    "to_zarr",
     "align",
+    "open_zarr",
+    "read_burden",
+    "read_images",
+    "read_pgs",
+    "read_plink",
+    "to_zarr",
+    "write_plink",
 ]
