@@ -83,7 +83,7 @@ def _run(cmd, out_prefix: Path, what: str):
         raise RuntimeError(
             f"{what} failed (exit code {proc.returncode}): {' '.join(map(str, cmd))}\n"
             + ("--- end of " + str(log) + " ---\n" + "\n".join(tail) if tail else "")
-            + ("\n--- stderr ---\n" + "\n".join(err) if err else "")
+            + ("\n--- output ---\n" + "\n".join(err) if err and not tail else "")
         )
     return proc
 
@@ -316,7 +316,6 @@ def run_gwas(
     phenotypes = _as_frame(phenotypes, "phenotypes")
     _check_names(phenotypes.columns, "phenotypes")
     prefix = _bfile_prefix(bfile)
-    exe = _find_binary(plink2, "plink2")
     fam = _read_fam(prefix)
 
     pheno, fids, missing = _match_fam(phenotypes, fam, "phenotypes")
@@ -353,6 +352,7 @@ def run_gwas(
                 stacklevel=2,
             )
 
+    exe = _find_binary(plink2, "plink2")
     tmp = out_dir is None
     work = Path(tempfile.mkdtemp(prefix="contig_gwas_")) if tmp else Path(out_dir)
     work.mkdir(parents=True, exist_ok=True)

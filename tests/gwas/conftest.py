@@ -9,13 +9,6 @@ import pytest
 from bed_reader import to_bed
 
 HAS_PLINK2 = shutil.which("plink2") is not None
-HAS_PLINK19 = shutil.which("plink1.9") is not None
-needs_plink2 = pytest.mark.skipif(
-    not HAS_PLINK2, reason="plink2 not installed (make test installs it via apt)"
-)
-needs_plink19 = pytest.mark.skipif(
-    not HAS_PLINK19, reason="plink1.9 not installed (make test installs it via apt)"
-)
 
 N_INDIVIDUALS = 800
 N_SNPS = 2000
