@@ -82,14 +82,19 @@ def _genotypes(genotypes):
         dims = genotypes.dims
         if genotypes.ndim != 2:
             raise ValueError(f"genotypes must be 2-D, got dims {dims}")
-        row = "individual" if "individual" in dims else dims[0]
+        row = "individual" if "individual" in dims else ("sample" if "sample" in dims else dims[0])
         genotypes = genotypes.transpose(row, *[d for d in dims if d != row])
         col = genotypes.dims[1]
-        genotypes = pd.DataFrame(
-            genotypes.values,
-            index=genotypes[row].values,
-            columns=genotypes[col].values,
-        )
+        ids = genotypes["individual"].values if "individual" in genotypes.coords else genotypes[row].values
+        info = pd.DataFrame({"SNP": genotypes[col].values.astype(str)})
+        for name, key in (("CHR", "chromosome"), ("BP", "bp_position"), ("A1", "allele_1")):
+            coord = genotypes.coords.get(key)
+            ok = coord is not None and coord.dims == (col,)
+            info[name] = coord.values if ok else (None if name == "A1" else np.nan)
+        frame = pd.DataFrame(genotypes.values, index=pd.Index(ids))
+        # several samples (images) of one individual carry the same genotypes
+        keep = ~frame.index.duplicated()
+        return frame.to_numpy(np.float64)[keep], frame.index[keep].astype(str), info
     if not isinstance(genotypes, pd.DataFrame):
         raise TypeError(
             "genotypes must be a PLINK fileset prefix, a DataFrame (individual x "
@@ -118,9 +123,11 @@ def linear_association(phenotypes, genotypes, covariates=None):
         Phenotypes indexed by individual id.
     genotypes : str, path-like, pandas.DataFrame or xarray.DataArray
         A PLINK 1 fileset prefix (read with bed-reader; A1 is the .bim's fifth
-        column, counted as PLINK 2 counts ALT), or allele counts 0/1/2 (NaN =
+        column; ``plink2 --glm`` may report the other allele as A1, with BETA's
+        sign flipped), or allele counts 0/1/2 (NaN =
         missing) as a DataFrame indexed by individual id with one column per
-        SNP, or a 2-D DataArray with an ``individual`` dimension.
+        SNP, or a 2-D DataArray such as ``ds["snp"]`` (rows by its
+        ``individual`` coordinate; one row per individual is used).
     covariates : pandas.DataFrame or None, default=None
         Numeric covariates indexed by individual id.
 
