@@ -1,5 +1,7 @@
 """Data layer: the cohort Dataset, its validation, readers and torch loaders."""
 
+from ._samples import Samples, as_dataset
+from ._torch import CohortDataset, collate_batch, fill_values, individual_codes, make_loader
 from ._schema import (
     FEATURE_DIMS,
     GENETIC,
@@ -21,6 +23,13 @@ from ._tables import read_burden, read_pgs
 from ._zarr import open_zarr, to_zarr
 
 __all__ = [
+    "CohortDataset",
+    "Samples",
+    "as_dataset",
+    "collate_batch",
+    "fill_values",
+    "individual_codes",
+    "make_loader",
     "FEATURE_DIMS",
     "GENETIC",
     "LABEL",

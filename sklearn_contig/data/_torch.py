@@ -1,0 +1,140 @@
+"""Torch datasets that read whole batches from a cohort Dataset.
+
+``CohortDataset.__getitems__`` reads one batch with a single ``isel`` per
+variable, so lazily opened images (zarr, dask, image files) are decoded batch by
+batch, inside DataLoader worker processes when workers are used; the image
+array is never loaded as a whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ._schema import IMAGE, IMPUTATION, column_fill
+
+
+def individual_codes(ds) -> np.ndarray:
+    """Integer code per sample of its ``individual`` coordinate."""
+    codes, _ = pd.factorize(np.asarray(ds["individual"].values))
+    return codes.astype(np.int64)
+
+
+def fill_values(ds, modalities, rows=None) -> dict[str, np.ndarray]:
+    """Per-modality fill values for partial NaN: column mode (``snp``) or mean.
+
+    Computed on the present rows of ``rows`` (all samples when None).
+    """
+    out = {}
+    for name in modalities:
+        var = ds[name] if rows is None else ds[name].isel(sample=rows)
+        values = np.asarray(var.values, dtype=np.float32)
+        present = ~np.all(np.isnan(values), axis=1)
+        out[name] = column_fill(values[present], IMPUTATION.get(name, "mean"))
+    return out
+
+
+def collate_batch(batch):
+    """``collate_fn`` for :class:`CohortDataset`: batches arrive already collated."""
+    return batch
+
+
+class CohortDataset(Dataset):
+    """Batch-reading torch view of (a subset of) a cohort Dataset.
+
+    Each batch is ``(X, y)`` with ``X`` a dict of tensors: ``image`` (uint8 kept
+    as uint8, to be scaled on the device), per modality ``<m>`` (float32, missing
+    rows zero, partial NaN imputed with ``fill``) and ``<m>_mask`` (bool, row
+    present), and ``individual`` (int64 codes); ``y`` is the label array given, or
+    zeros.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    modalities : sequence of str, default=()
+    indices : array-like of int, default=None
+        Samples to expose (all when None).
+    fill : dict of str to ndarray, default=None
+        Fill values for partial NaN (see :func:`fill_values`); computed from
+        ``indices`` when None.
+    include_image : bool, default=True
+    y : ndarray, default=None
+        Labels aligned with the samples of ``ds`` (not with ``indices``).
+    codes : ndarray, default=None
+        Individual codes for all samples of ``ds`` (from :func:`individual_codes`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_contig.data import from_arrays
+    >>> rng = np.random.default_rng(0)
+    >>> ds = from_arrays(rng.integers(0, 255, (6, 3, 8, 8), dtype=np.uint8),
+    ...                  pgs=rng.normal(size=(6, 4)))
+    >>> X, y = CohortDataset(ds, ["pgs"]).__getitems__([0, 2, 4])
+    >>> X["image"].shape, X["pgs"].shape, X["pgs_mask"].tolist()
+    (torch.Size([3, 3, 8, 8]), torch.Size([3, 4]), [True, True, True])
+    """
+
+    def __init__(self, ds, modalities=(), indices=None, fill=None, include_image=True, y=None, codes=None):
+        self.ds = ds
+        self.modalities = list(modalities)
+        n = ds.sizes["sample"]
+        self.indices = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64)
+        self.fill = fill if fill is not None else fill_values(ds, self.modalities, self.indices)
+        self.include_image = include_image
+        self.y = None if y is None else np.asarray(y)
+        self.codes = individual_codes(ds) if codes is None else np.asarray(codes)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        return self.__getitems__([i])
+
+    def __getitems__(self, idx):
+        rows = self.indices[np.asarray(idx, dtype=np.int64)]
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        X = {}
+        if self.include_image:
+            img = np.asarray(self.ds[IMAGE].isel(sample=sorted_rows).values)[inverse]
+            if img.dtype.kind == "f":
+                if not np.isfinite(img).all():
+                    bad = np.asarray(self.ds["sample"].values)[rows][~np.isfinite(img.reshape(len(rows), -1)).all(1)]
+                    raise ValueError(f"variable 'image' has non-finite values for samples {bad[:5].tolist()}")
+                img = img.astype(np.float32, copy=False)
+            elif img.dtype != np.uint8:
+                img = img.astype(np.float32)
+            X["image"] = torch.from_numpy(np.ascontiguousarray(img))
+        for name in self.modalities:
+            values = np.asarray(self.ds[name].isel(sample=sorted_rows).values, dtype=np.float32)[inverse]
+            nan = np.isnan(values)
+            present = ~nan.all(axis=1)
+            holes = nan & present[:, None]
+            if holes.any():
+                values = np.where(holes, self.fill[name][None, :], values)
+            values[~present] = 0.0
+            X[name] = torch.from_numpy(np.ascontiguousarray(values))
+            X[f"{name}_mask"] = torch.from_numpy(present)
+        X["individual"] = torch.from_numpy(self.codes[rows])
+        y = torch.zeros(len(rows)) if self.y is None else torch.as_tensor(self.y[rows])
+        return X, y
+
+
+def make_loader(dataset, batch_size, *, shuffle=False, num_workers=0, pin_memory=False, drop_last=False, generator=None):
+    """A DataLoader over a :class:`CohortDataset` that reads whole batches."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+        collate_fn=collate_batch,
+        generator=generator,
+        persistent_workers=num_workers > 0,
+    )

@@ -1,0 +1,5 @@
+"""Losses, one per module."""
+
+from .contig import ContIGLoss
+
+__all__ = ["ContIGLoss"]

@@ -1,0 +1,151 @@
+"""The ContIG cross-modal contrastive loss (Taleb et al., CVPR 2022, Eq. 1-2)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _gather(t: torch.Tensor) -> torch.Tensor:
+    """All-gather along dim 0 across processes, keeping gradients (identity when single)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    if t.requires_grad:
+        from torch.distributed.nn.functional import all_gather
+
+        return torch.cat(all_gather(t), dim=0)
+    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def _rank_offset(n_local: int) -> int:
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return 0
+    return dist.get_rank() * n_local
+
+
+class ContIGLoss(nn.Module):
+    """Cross-modal NT-Xent loss between images and each genetic modality.
+
+    For one pair (image, modality m), over the b_m rows of the batch that have m:
+    ``u = normalize(z_image)``, ``w = normalize(z_m)``, ``logits = u @ w.T / tau`` and
+    ``L_m = lam * CE(logits, arange) + (1 - lam) * CE(logits.T, arange)``.
+    The total is the mean of ``L_m`` over the modalities with at least 2 present
+    rows; a batch with none gives an exact zero that still back-propagates.
+
+    Samples of one individual (e.g. left and right eye) are never each other's
+    negatives: their off-diagonal logits are masked out of the softmax.
+
+    Under ``torch.distributed`` the embeddings of all processes are gathered, so the
+    negatives come from the global batch (each process computes the loss of its
+    own rows against the global keys).
+
+    Parameters
+    ----------
+    temperature : float, default=0.1
+    loss_weight : float, default=0.75
+        ``lam``: weight of the image-to-genetics direction.
+    exclude_positive : bool, default=False
+        Leave the positive out of the softmax denominator (the paper's Eq. 1,
+        ``k != j``). The default keeps it, as the authors' code does.
+
+    Examples
+    --------
+    >>> import torch
+    >>> loss = ContIGLoss()
+    >>> z = torch.randn(8, 4)
+    >>> mask = torch.ones(8, dtype=torch.bool)
+    >>> value = loss({"pgs": (z, z.clone(), mask)})
+    >>> bool(torch.isfinite(value))
+    True
+    """
+
+    def __init__(self, temperature: float = 0.1, loss_weight: float = 0.75, exclude_positive: bool = False):
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not 0.0 <= loss_weight <= 1.0:
+            raise ValueError(f"loss_weight must be in [0, 1], got {loss_weight}")
+        self.temperature = float(temperature)
+        self.loss_weight = float(loss_weight)
+        self.exclude_positive = bool(exclude_positive)
+
+    def _directional(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # logits: (q, k) with the positive of row i at column target[i]
+        if self.exclude_positive:
+            pos = logits.gather(1, target[:, None])[:, 0]
+            masked = logits.scatter(1, target[:, None], float("-inf"))
+            return (torch.logsumexp(masked, dim=1) - pos).mean()
+        return F.cross_entropy(logits, target)
+
+    def pair_loss(self, zv, zg, mask, individual=None):
+        """Loss of one (image, modality) pair, or ``None`` when fewer than 2 rows.
+
+        Parameters
+        ----------
+        zv, zg : Tensor of shape (n, k)
+            Image-side and genetic-side projections of the whole local batch
+            (rows where ``mask`` is False are ignored, whatever they hold).
+        mask : bool Tensor of shape (n,)
+            Rows that have the modality.
+        individual : int Tensor of shape (n,), default=None
+            Individual codes; equal codes are never negatives of each other.
+        """
+        n_local = zv.shape[0]
+        zv = F.normalize(zv.float(), dim=1)
+        zg = F.normalize(zg.float(), dim=1)
+        # global keys (identity without torch.distributed)
+        keys_v, keys_g = _gather(zv), _gather(zg)
+        gmask = _gather(mask)
+        if int(gmask.sum()) < 2:
+            return None
+        offset = _rank_offset(n_local)
+        # position of each global present row among the present rows
+        gpos = torch.cumsum(gmask.long(), 0) - 1
+        local_rows = torch.nonzero(mask, as_tuple=True)[0]
+        if local_rows.numel() == 0:
+            return (zv.sum() + zg.sum()) * 0.0
+        target = gpos[local_rows + offset]
+        u_local, w_local = zv[local_rows], zg[local_rows]
+        u_keys, w_keys = keys_v[gmask], keys_g[gmask]
+        logits_vg = u_local @ w_keys.T / self.temperature  # (b_local, b_m)
+        logits_gv = w_local @ u_keys.T / self.temperature  # (b_local, b_m)
+        if individual is not None:
+            gind = _gather(individual)[gmask]
+            lind = individual[local_rows]
+            same = lind[:, None] == gind[None, :]
+            same[torch.arange(len(target), device=same.device), target] = False
+            logits_vg = logits_vg.masked_fill(same, float("-inf"))
+            logits_gv = logits_gv.masked_fill(same, float("-inf"))
+        lam = self.loss_weight
+        return lam * self._directional(logits_vg, target) + (1 - lam) * self._directional(logits_gv, target)
+
+    def forward(self, pairs: dict, individual: torch.Tensor | None = None, return_parts: bool = False):
+        """Mean pair loss over the modalities present in the batch.
+
+        Parameters
+        ----------
+        pairs : dict of str to (zv, zg, mask)
+            Per modality: image projection (n, k), genetic projection (n, k),
+            presence mask (n,).
+        individual : Tensor of shape (n,), default=None
+        return_parts : bool, default=False
+            Also return a dict of the per-modality losses (floats).
+        """
+        parts, total = {}, []
+        for name, (zv, zg, mask) in pairs.items():
+            value = self.pair_loss(zv, zg, mask, individual)
+            if value is not None:
+                total.append(value)
+                parts[name] = float(value.detach())
+        if total:
+            loss = torch.stack(total).mean()
+        else:  # keep the graph connected so backward() works and gives zero gradients
+            loss = sum((zv.sum() + zg.sum()) for zv, zg, _ in pairs.values()) * 0.0
+        return (loss, parts) if return_parts else loss

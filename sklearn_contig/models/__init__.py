@@ -1,0 +1,20 @@
+"""Neural network modules only: encoders, heads, augmentation, decoders."""
+
+from .augment import BatchAugment
+from .contig import ContIGModule
+from .encoders import IMAGE_ENCODERS, ImageEncoder, MLPBackbone, load_encoder, save_encoder
+from .genetic import GENETIC_ENCODERS, GeneticEncoder
+from .heads import ProjectionHead
+
+__all__ = [
+    "BatchAugment",
+    "ContIGModule",
+    "GENETIC_ENCODERS",
+    "GeneticEncoder",
+    "IMAGE_ENCODERS",
+    "ImageEncoder",
+    "MLPBackbone",
+    "ProjectionHead",
+    "load_encoder",
+    "save_encoder",
+]
