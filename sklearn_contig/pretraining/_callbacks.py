@@ -1,0 +1,167 @@
+"""skorch callbacks shared by the pretrainers: checkpoint/resume and early stopping."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+from skorch.callbacks import Callback
+
+PARAMS = "last_module.safetensors"
+OPTIMIZER = "last_optimizer.pt"
+HISTORY = "history.json"
+BEST = "best_module.safetensors"
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _state(module) -> dict:
+    return {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
+
+
+def save_state_file(module, path: Path) -> None:
+    """Write a module's state dict as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    state = _state(module)
+    _atomic(Path(path), lambda p: save_file(state, str(p)))
+
+
+def load_state_file(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def has_checkpoint(dirname) -> bool:
+    """Whether ``dirname`` holds a complete resumable checkpoint."""
+    d = Path(dirname)
+    return all((d / f).is_file() for f in (PARAMS, OPTIMIZER, HISTORY))
+
+
+def load_checkpoint(net, dirname) -> None:
+    """Restore module weights, optimizer state and history into an initialised net."""
+    from skorch.history import History
+
+    d = Path(dirname)
+    net.module_.load_state_dict(load_state_file(d / PARAMS))
+    net.optimizer_.load_state_dict(torch.load(d / OPTIMIZER, map_location=net.device, weights_only=True))
+    net.history = History.from_file(str(d / HISTORY))
+
+
+class TrainingControl(Callback):
+    """Early stopping with restore of the best epoch, and per-epoch checkpoints.
+
+    At the end of every epoch, in this order: track the best ``monitor`` value and
+    keep a copy of those weights; write the checkpoint (weights, optimizer state,
+    history; each file replaced atomically, so a killed process leaves the last
+    complete epoch); stop when ``patience`` epochs passed without improvement. At
+    the end of training the best weights are loaded back. On resume the state is
+    rebuilt from the history and the best-weights file.
+
+    Parameters
+    ----------
+    patience : int or None, default=5
+        Epochs without improvement before stopping; None never stops early.
+    monitor : str, default="valid_loss"
+        History key to minimise; when absent (no validation set) only
+        checkpointing happens and the last epoch is kept.
+    dirname : str or Path or None, default=None
+        Checkpoint folder; None writes nothing.
+    threshold : float, default=1e-4
+        Relative improvement that counts.
+    """
+
+    def __init__(self, patience=5, monitor="valid_loss", dirname=None, threshold=1e-4):
+        self.patience = patience
+        self.monitor = monitor
+        self.dirname = dirname
+        self.threshold = threshold
+
+    def initialize(self):
+        self.best_ = math.inf
+        self.best_epoch_ = None
+        self.misses_ = 0
+        self.best_state_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.initialize()
+        for row in net.history:
+            value = row.get(self.monitor)
+            if value is None:
+                continue
+            if self._improved(value):
+                self.best_, self.best_epoch_, self.misses_ = value, row["epoch"], 0
+            else:
+                self.misses_ += 1
+        if self.dirname is not None and (Path(self.dirname) / BEST).is_file() and self.best_epoch_ is not None:
+            self.best_state_ = load_state_file(Path(self.dirname) / BEST)
+
+    def _improved(self, value) -> bool:
+        if not math.isfinite(self.best_):
+            return math.isfinite(value)
+        margin = abs(self.best_) * self.threshold
+        return value < self.best_ - margin
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        value = row.get(self.monitor)
+        stop = False
+        if value is not None:
+            if self._improved(value):
+                self.best_, self.best_epoch_, self.misses_ = value, row["epoch"], 0
+                self.best_state_ = _state(net.module_)
+                if self.dirname is not None:
+                    save_state_file(net.module_, Path(self.dirname) / BEST)
+            else:
+                self.misses_ += 1
+            stop = self.patience is not None and self.misses_ >= self.patience
+            if stop:
+                net.history.record("stopped_early", True)
+        if self.dirname is not None:
+            d = Path(self.dirname)
+            d.mkdir(parents=True, exist_ok=True)
+            save_state_file(net.module_, d / PARAMS)
+            _atomic(d / OPTIMIZER, lambda p: torch.save(net.optimizer_.state_dict(), p))
+            _atomic(d / HISTORY, lambda p: net.history.to_file(str(p)))
+        if stop:
+            if net.verbose:
+                print(
+                    f"Stopping: no {self.monitor} improvement for {self.patience} epochs; "
+                    f"restoring epoch {self.best_epoch_} ({self.monitor}={self.best_:.4f})."
+                )
+            raise KeyboardInterrupt
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+        self.best_state_ = None  # do not keep a second copy of the weights on the estimator
+
+
+class RecordLossParts(Callback):
+    """Record per-modality losses (``train_loss_<m>``, ``valid_loss_<m>``) in the history.
+
+    Reads ``net.criterion_.last_parts`` (a dict of floats) after every batch.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._sums = {}
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        parts = getattr(net.criterion_, "last_parts", None) or {}
+        prefix = "train" if training else "valid"
+        n = len(batch[1]) if batch is not None else 1
+        for name, value in parts.items():
+            total, count = self._sums.get((prefix, name), (0.0, 0))
+            self._sums[(prefix, name)] = (total + value * n, count + n)
+
+    def on_epoch_end(self, net, **kwargs):
+        for (prefix, name), (total, count) in sorted(self._sums.items()):
+            net.history.record(f"{prefix}_loss_{name}", total / max(count, 1))
