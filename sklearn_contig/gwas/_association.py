@@ -82,12 +82,14 @@ def _genotypes(genotypes):
         dims = genotypes.dims
         if genotypes.ndim != 2:
             raise ValueError(f"genotypes must be 2-D, got dims {dims}")
-        row = "individual" if "individual" in dims else ("sample" if "sample" in dims else dims[0])
+        row = next((d for d in ("individual", "sample") if d in dims), dims[0])
         genotypes = genotypes.transpose(row, *[d for d in dims if d != row])
         col = genotypes.dims[1]
-        ids = genotypes["individual"].values if "individual" in genotypes.coords else genotypes[row].values
+        by = "individual" if "individual" in genotypes.coords else row
+        ids = genotypes[by].values
         info = pd.DataFrame({"SNP": genotypes[col].values.astype(str)})
-        for name, key in (("CHR", "chromosome"), ("BP", "bp_position"), ("A1", "allele_1")):
+        keys = {"CHR": "chromosome", "BP": "bp_position", "A1": "allele_1"}
+        for name, key in keys.items():
             coord = genotypes.coords.get(key)
             ok = coord is not None and coord.dims == (col,)
             info[name] = coord.values if ok else (None if name == "A1" else np.nan)

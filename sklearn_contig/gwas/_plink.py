@@ -1,4 +1,4 @@
-"""PLINK file writers and runners: ``plink2 --glm``, ``plink1.9 --clump``, ``plink2 --pca``.
+"""PLINK writers and runners: ``plink2 --glm``, ``plink1.9 --clump``, ``plink2 --pca``.
 
 PLINK 2 and PLINK 1.9 are the association and clumping engines (Debian packages
 ``plink2`` and ``plink1.9``). Everything here talks to them through files in a
@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 #: Columns of :func:`run_gwas` results, in order.
-RESULT_COLUMNS = ["SNP", "CHR", "BP", "A1", "phenotype", "BETA", "SE", "T_STAT", "P", "N"]
+RESULT_COLUMNS = [
+    "SNP", "CHR", "BP", "A1", "phenotype", "BETA", "SE", "T_STAT", "P", "N",
+]  # fmt: skip
 #: Columns of :func:`min_p_across` results.
 COMBINED_COLUMNS = ["SNP", "CHR", "BP", "P"]
 #: Columns of the clumps returned by :func:`count_independent_regions`.
@@ -29,7 +31,8 @@ CLUMP_COLUMNS = [
 _INSTALL_HINT = (
     "Install PLINK 2 and PLINK 1.9 (Debian/Ubuntu: `apt-get install plink2 "
     "plink1.9`; `make plink` does this), or download them from "
-    "https://www.cog-genomics.org/plink/2.0/ and https://www.cog-genomics.org/plink/1.9/ "
+    "https://www.cog-genomics.org/plink/2.0/ and "
+    "https://www.cog-genomics.org/plink/1.9/ "
     "and pass the binary's path"
 )
 
@@ -78,7 +81,9 @@ def _run(cmd, out_prefix: Path, what: str):
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         log = Path(str(out_prefix) + ".log")
-        tail = log.read_text(errors="replace").splitlines()[-25:] if log.is_file() else []
+        tail = []
+        if log.is_file():
+            tail = log.read_text(errors="replace").splitlines()[-25:]
         err = (proc.stderr or proc.stdout or "").strip().splitlines()[-10:]
         raise RuntimeError(
             f"{what} failed (exit code {proc.returncode}): {' '.join(map(str, cmd))}\n"
@@ -168,8 +173,9 @@ def write_phenotypes(df, path, fid=None):
     >>> import pandas as pd
     >>> from sklearn_contig.gwas import write_phenotypes
     >>> pheno = pd.DataFrame({"PC1": [0.5, None]}, index=["id1", "id2"])
-    >>> path = os.path.join(tempfile.mkdtemp(), "pheno.txt")
-    >>> open(write_phenotypes(pheno, path)).read().splitlines()
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_phenotypes(pheno, os.path.join(tmp, "pheno.txt"))
+    ...     path.read_text().splitlines()
     ['FID\tIID\tPC1', 'id1\tid1\t0.5', 'id2\tid2\tNA']
     """
     return _write_table(df, path, fid, "phenotypes")
@@ -203,8 +209,9 @@ def write_covariates(df, path, fid=None):
     >>> import pandas as pd
     >>> from sklearn_contig.gwas import write_covariates
     >>> cov = pd.DataFrame({"sex": [1, 0], "age": [61.5, 58.0]}, index=["a", "b"])
-    >>> path = os.path.join(tempfile.mkdtemp(), "covar.txt")
-    >>> open(write_covariates(cov, path)).read().splitlines()
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_covariates(cov, os.path.join(tmp, "covar.txt"))
+    ...     path.read_text().splitlines()
     ['FID\tIID\tsex\tage', 'a\ta\t1\t61.5', 'b\tb\t0\t58']
     """
     return _write_table(df, path, fid, "covariates")
@@ -412,8 +419,8 @@ def min_p_across(results):
     >>> import pandas as pd
     >>> from sklearn_contig.gwas import min_p_across
     >>> res = pd.DataFrame({"SNP": ["rs1", "rs2", "rs1", "rs2"], "CHR": 1,
-    ...                     "BP": [100, 200, 100, 200], "phenotype": ["PC1"] * 2 + ["PC2"] * 2,
-    ...                     "P": [1e-9, 0.8, 0.01, 0.3]})
+    ...                     "BP": [100, 200, 100, 200], "P": [1e-9, 0.8, 0.01, 0.3],
+    ...                     "phenotype": ["PC1", "PC1", "PC2", "PC2"]})
     >>> min_p_across(res)
        SNP  CHR   BP             P
     0  rs1    1  100  2.000000e-09

@@ -64,8 +64,8 @@ def manhattan_plot(results, path=None, ax=None, threshold=5e-8, highlight=None):
     >>> from sklearn_contig.gwas import manhattan_plot
     >>> rng = np.random.default_rng(0)
     >>> res = pd.DataFrame({"SNP": [f"rs{i}" for i in range(200)],
-    ...                     "CHR": np.repeat([1, 2], 100), "BP": np.tile(np.arange(100), 2),
-    ...                     "P": rng.uniform(size=200)})
+    ...                     "CHR": np.repeat([1, 2], 100), "P": rng.uniform(size=200),
+    ...                     "BP": np.tile(np.arange(100), 2)})
     >>> manhattan_plot(res, highlight=["rs3"]).get_ylabel()
     '$-\\\\log_{10}(p)$'
     """
@@ -97,7 +97,8 @@ def manhattan_plot(results, path=None, ax=None, threshold=5e-8, highlight=None):
         hit = df["SNP"].isin(list(highlight)).to_numpy()
         if hit.any():
             ax.scatter(
-                x_all[hit], logp[hit], s=18, color="#c00000", zorder=3, label="highlighted"
+                x_all[hit], logp[hit], s=18, color="#c00000", zorder=3,
+                label="highlighted",
             )
             ax.legend(loc="upper right", frameon=False)
     if threshold is not None:

@@ -225,6 +225,24 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
     write_phenotypes : write the output for PLINK 2 / REGENIE / BOLT-LMM.
     run_gwas : run ``plink2 --glm`` on the output.
 
+    Notes
+    -----
+    From a cohort Dataset to GWAS hits, with the pretrainer in a Pipeline (its
+    ``transform`` returns one numpy row per sample, so the individual ids come
+    in through ``individuals``)::
+
+        pipe = make_pipeline(
+            ContIGPretrainer(),
+            GWASTransformer(individuals=ds["individual"].values, covariates=cov),
+        )
+        pheno = pipe.fit_transform(ds)          # DataFrame, one row per person
+        bfile = write_plink(prefix, ds["snp"])  # or the cohort's own genotypes
+        hits = run_gwas(pheno, bfile)
+        n_regions, clumps = count_independent_regions(hits, bfile)
+
+    The inverse normal transform ranks within the data given to ``transform``;
+    PCA, standardisation and covariate coefficients come from ``fit``.
+
     Examples
     --------
     >>> import numpy as np
@@ -235,6 +253,15 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
     >>> pheno = GWASTransformer(n_components=3).fit_transform(emb, individual=people)
     >>> pheno.shape, list(pheno.columns), pheno.index[0]
     ((30, 3), ['PC1', 'PC2', 'PC3'], 'id0')
+
+    In a Pipeline, pass the ids as a parameter:
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> pipe = make_pipeline(StandardScaler(),
+    ...                      GWASTransformer(n_components=2, individuals=people))
+    >>> pipe.fit_transform(emb).shape
+    (30, 2)
     """
 
     _parameter_constraints: dict = {
