@@ -1,6 +1,7 @@
 """PLINK writers and runners on a simulated cohort with a planted locus."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -191,3 +192,24 @@ def test_plink_failure_shows_log_tail(cohort, tmp_path):
     with pytest.raises(RuntimeError, match=r"(?s)plink2 --glm failed.*gwas\.log.*Error: Invalid --maf"):
         run_gwas(cohort.pheno[["null1"]], cohort.prefix, out_dir=tmp_path,
                  extra_args=("--maf", "not-a-number"))  # fmt: skip
+
+
+@needs_plink2
+def test_fam_family_ids_and_kept_files(tmp_path, cohort):
+    """FIDs come from the .fam (here FID != IID); covariate gaps are reported."""
+    from bed_reader import to_bed
+
+    geno = cohort.geno.iloc[:100, :50]
+    iid = geno.index.to_numpy()
+    to_bed(tmp_path / "fam.bed", np.ascontiguousarray(geno.to_numpy()),
+           properties={"fid": [f"F{i}" for i in range(100)], "iid": iid,
+                       "sid": geno.columns.to_numpy()})  # fmt: skip
+    pheno = cohort.pheno.loc[iid, ["null1"]]
+    cov = cohort.covariates.loc[iid[5:]]
+    with pytest.warns(UserWarning, match="5 individuals with phenotypes have no covariates"):
+        res = run_gwas(pheno, tmp_path / "fam", cov, keep_files=True, threads=1)
+    assert (res["N"] == 95).all()
+    kept = res.attrs["out_dir"]
+    text = (Path(kept) / "pheno.txt").read_text().splitlines()
+    assert text[1].startswith(f"F0\t{iid[0]}\t")
+    shutil.rmtree(kept)
