@@ -175,6 +175,11 @@ def load_encoder(path, *, expected: str | None = None) -> ImageEncoder:
     expected : str, default=None
         Architecture the caller needs; a file of another architecture raises
         ``ValueError``.
+
+    Returns
+    -------
+    encoder : ImageEncoder
+        In eval mode.
     """
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -202,4 +207,4 @@ def load_encoder(path, *, expected: str | None = None) -> ImageEncoder:
             f"encoder file {str(path)!r} does not match a {config['name']!r} encoder "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
-    return encoder
+    return encoder.eval()

@@ -93,6 +93,8 @@ class TrainingControl(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.initialize()
+        if self.dirname is not None:
+            Path(self.dirname).mkdir(parents=True, exist_ok=True)
         for row in net.history:
             value = row.get(self.monitor)
             if value is None:
@@ -127,7 +129,6 @@ class TrainingControl(Callback):
                 net.history.record("stopped_early", True)
         if self.dirname is not None:
             d = Path(self.dirname)
-            d.mkdir(parents=True, exist_ok=True)
             save_state_file(net.module_, d / PARAMS)
             _atomic(d / OPTIMIZER, lambda p: torch.save(net.optimizer_.state_dict(), p))
             _atomic(d / HISTORY, lambda p: net.history.to_file(str(p)))

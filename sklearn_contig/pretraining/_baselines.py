@@ -1,0 +1,547 @@
+"""Image-only self-supervised baselines of paper Table 1, on the shared pretrainer base.
+
+SimCLR, BYOL, Barlow Twins, SimSiam and NNCLR train the image encoder from two
+augmented views of each image; genetics in the Dataset are ignored. They share
+all of :class:`~sklearn_contig.pretraining.BasePretrainer` (skorch loop, split
+by individual, early stopping with restore, checkpoint/resume, transform,
+save_encoder) and differ only in network, loss and callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+import xarray as xr
+from skorch.callbacks import Callback
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ..data import CohortDataset, as_dataset, from_arrays
+from ..data._schema import validate
+from ..losses import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLoss
+from ..models import BatchAugment
+from ..models.contig import autocast_context
+from ..models.ssl import BarlowTwinsModule, BYOLModule, NNCLRModule, SimCLRModule, SimSiamModule
+from ._base import BasePretrainer
+
+#: Two-view augmentation the ContIG authors used for the baselines: random
+#: resized crop (area 0.08-1), horizontal flip, colour jitter 0.7/0.7/0.7 with
+#: hue 0.2 (p=0.8), grayscale (p=0.2), Gaussian blur (p=0.5); no rotation.
+SSL_AUGMENT = {
+    "rotation": 0.0,
+    "hflip": True,
+    "crop_scale": (0.08, 1.0),
+    "brightness": 0.7,
+    "contrast": 0.7,
+    "saturation": 0.7,
+    "hue": 0.2,
+    "jitter_p": 0.8,
+    "grayscale_p": 0.2,
+    "blur_p": 0.5,
+}
+
+
+class SSLCriterion(nn.Module):
+    """skorch criterion: a two-view loss applied to the module's ``"loss_inputs"``."""
+
+    def __init__(self, loss: nn.Module):
+        super().__init__()
+        self.loss = loss
+        self.last_parts = {}
+
+    def forward(self, y_pred, y_true=None):
+        return self.loss(**y_pred["loss_inputs"])
+
+
+class EnqueueMemoryBank(Callback):
+    """After each training step, add the batch's ``y_pred["enqueue"]`` to ``module.memory_bank``."""
+
+    def on_batch_end(self, net, training=False, y_pred=None, **kwargs):
+        if training and isinstance(y_pred, dict) and "enqueue" in y_pred:
+            net.module_.memory_bank.enqueue(y_pred["enqueue"])
+
+
+class MomentumUpdate(Callback):
+    """BYOL's target update after each training step, with its momentum schedule.
+
+    ``"cosine"``: ``m_k = 1 - (1 - m) (cos(pi k / K) + 1) / 2`` over the K training
+    steps of the fit (Grill et al., 2020), from ``m`` to 1; ``"constant"``: ``m``.
+    The step counter ``k`` is the module's ``momentum_step`` buffer, so it
+    survives checkpoint/resume.
+
+    Parameters
+    ----------
+    momentum : float, default=0.99
+    schedule : {"cosine", "constant"}, default="cosine"
+    """
+
+    def __init__(self, momentum=0.99, schedule="cosine"):
+        self.momentum = momentum
+        self.schedule = schedule
+
+    def initialize(self):
+        self.total_steps_ = 0
+        return self
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        n = len(X) if X is not None else 0
+        bs = int(net.batch_size)
+        drop = bool(getattr(net, "iterator_train__drop_last", False))
+        per_epoch = max(1, n // bs if drop else -(-n // bs))
+        self.total_steps_ = per_epoch * int(net.max_epochs)
+
+    def momentum_at(self, step: int) -> float:
+        """Momentum of training step ``step`` (0-based)."""
+        if self.schedule == "constant" or self.total_steps_ <= 0:
+            return float(self.momentum)
+        frac = min(step / self.total_steps_, 1.0)
+        return 1.0 - (1.0 - self.momentum) * (math.cos(math.pi * frac) + 1.0) / 2.0
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        module = net.module_
+        module.update_target(self.momentum_at(int(module.momentum_step)))
+        module.momentum_step += 1
+
+
+_COMMON_DOC = """image_size : int, default=None
+        Side length images are resized to (on the device); the training images'
+        size when None.
+    batch_size : int, default=64
+    max_epochs : int, default=100
+        0 gives an untrained (randomly initialised) encoder, a useful baseline.
+    lr : float, default=1e-3
+        Adam learning rate (the published methods used LARS/SGD at very large
+        batch sizes; one optimizer for all methods keeps Table 1 comparable).
+    weight_decay : float, default=1e-6
+    augment : bool or dict, default=True
+        The two-view augmentation the ContIG authors used for these baselines
+        (``SSL_AUGMENT``: random resized crop of area 0.08-1, horizontal flip,
+        colour jitter 0.7/0.7/0.7 with hue 0.2 applied with p=0.8, grayscale
+        p=0.2, Gaussian blur p=0.5; no rotation), drawn per sample on the device.
+        A dict overrides or adds :class:`~sklearn_contig.models.BatchAugment`
+        arguments; False makes both views the image itself (training then
+        learns nothing useful; ``score`` still uses the default augmentation).
+        Flat images (``image_encoder="mlp"``) are not augmented.
+    validation_fraction : float, default=0.1
+        Fraction of individuals held out for early stopping on the two-view loss
+        (views are augmented there too); 0 disables both.
+    patience : int or None, default=5
+    device : str, default="auto"
+        ``"auto"`` uses a GPU when one is visible.
+    precision : {"auto", "32", "bf16"}, default="auto"
+    compile : bool, default=False
+        ``torch.compile`` the image backbone.
+    num_workers : int, default=0
+    checkpoint_dir : str or Path, default=None
+        Write a checkpoint after every epoch (weights including target network
+        and memory banks, optimizer, history).
+    resume : bool, default=False
+        Continue from the checkpoint in ``checkpoint_dir`` when there is one.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, split, shuffling and augmentation (CPU runs are
+        repeatable); an int also seeds the views drawn by ``score``.
+    callbacks : list of skorch callbacks, default=None
+    verbose : int, default=1
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+    module_ : nn.Module
+        The two-view network; ``module_.image_encoder`` is the encoder kept.
+    best_epoch_ : int or None
+    embedding_dim_ : int
+        Width of the image embedding (2048 for resnet50, 512 for resnet18/mlp)."""
+
+
+class _TwoViewPretrainer(BasePretrainer):
+    """Shared surface of the image-only baselines (not for direct use)."""
+
+    _parameter_constraints: dict = {
+        **BasePretrainer._parameter_constraints,
+        "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dim": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    # ---------------------------------------------------------------- hooks
+    def _prepare(self, ds):
+        validate(ds, [], require_image=True)
+        return [], np.arange(ds.sizes["sample"])
+
+    def _default_augment(self) -> dict:
+        return dict(SSL_AUGMENT)
+
+    def _make_loss(self) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _build_criterion(self):
+        return SSLCriterion(self._make_loss())
+
+    # ------------------------------------------------------------------ API
+    @staticmethod
+    def _image_dataset(X, name="X") -> xr.Dataset:
+        ds = as_dataset(X)
+        if ds is not None:
+            return ds
+        if isinstance(X, xr.DataArray):
+            X = X.values
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu().numpy()
+        try:
+            return from_arrays(np.asarray(X))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name} must be a cohort Dataset or an image array: {exc}") from None
+
+    def fit(self, X, y=None):
+        """Pretrain the image encoder on two augmented views of each image.
+
+        Parameters
+        ----------
+        X : xarray.Dataset, Samples, or array-like of shape (n, c, h, w) or (n, d)
+            A cohort Dataset (only ``image`` is used) or the images themselves,
+            uint8 0-255 or float 0-1 (wrapped with
+            :func:`sklearn_contig.data.from_arrays`).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        return super().fit(self._image_dataset(X), y)
+
+    @torch.no_grad()
+    def view_retrieval_accuracy(self, X, k=1, chunk_size=None) -> float:
+        """Top-k retrieval of view 2 from view 1 among held-out images.
+
+        Images are taken in order, in chunks of ``chunk_size`` (default
+        ``batch_size``; a last chunk of one image is skipped). Each image gets two
+        augmented views (the training augmentation; the method's default when
+        ``augment=False``), both embedded with the trained encoder; a hit is when
+        the view-2 embedding of the same image is among the ``k`` most
+        cosine-similar view-2 embeddings of the chunk. Chance is about
+        ``k / chunk_size``. The views are drawn from a generator seeded with
+        ``random_state`` (0 unless it is an int), so the value is repeatable.
+
+        Returns
+        -------
+        accuracy : float
+        """
+        check_is_fitted(self, "net_")
+        ds = self._image_dataset(X)
+        validate(ds, [], require_image=True)
+        chunk = int(chunk_size or self.batch_size)
+        module = self.module_.eval()
+        encoder = module.image_encoder
+        device = next(module.parameters()).device
+        augment = self._augment_module() or BatchAugment(**self._default_augment())
+        augment = augment.to(device).eval()
+        data = CohortDataset(ds, [], include_image=True)
+        seed = int(self.random_state) if isinstance(self.random_state, Integral) else 0
+        fork = [device.index or 0] if device.type == "cuda" else []
+        hits = total = 0
+        with torch.random.fork_rng(devices=fork):
+            torch.manual_seed(seed)
+            for start in range(0, len(data), chunk):
+                stop = min(start + chunk, len(data))
+                if stop - start < 2:
+                    continue
+                batch, _ = data.__getitems__(np.arange(start, stop))
+                x = encoder.to_unit(batch["image"].to(device))
+                with autocast_context(device.type, getattr(module, "autocast_dtype", None)):
+                    h1 = encoder.backbone(encoder.normalize(augment(x, force=True)))
+                    h2 = encoder.backbone(encoder.normalize(augment(x, force=True)))
+                h1 = torch.nn.functional.normalize(h1.float(), dim=1)
+                h2 = torch.nn.functional.normalize(h2.float(), dim=1)
+                sim = h1 @ h2.T
+                kk = min(int(k), sim.shape[1])
+                top = sim.topk(kk, dim=1).indices
+                rows = torch.arange(sim.shape[0], device=sim.device)[:, None]
+                hits += int((top == rows).any(dim=1).sum())
+                total += sim.shape[0]
+        return hits / total if total else float("nan")
+
+    def score(self, X, y=None) -> float:
+        """Top-1 retrieval accuracy of view 2 from view 1 (higher is better).
+
+        A label-free, repeatable score for model selection (see
+        :meth:`view_retrieval_accuracy`); chance level is ``1 / batch_size``.
+        """
+        return self.view_retrieval_accuracy(X, k=1)
+
+
+def _common_init(self, params):
+    for key, value in params.items():
+        if key not in ("self", "__class__"):
+            setattr(self, key, value)
+
+
+class SimCLRPretrainer(_TwoViewPretrainer):
+    """SimCLR baseline: contrast two views of each image (Chen et al., ICML 2020).
+
+    Encoder + projection head (Linear-ReLU-Linear) trained with the NT-Xent loss:
+    each view's positive is the other view of its image, the negatives are the
+    other 2n - 2 views of the batch (samples of one individual are not each
+    other's negatives) and, with ``memory_bank_size > 0``, a queue of earlier
+    view-2 projections. Written here, not taken from ``lightly``.
+
+    Parameters
+    ----------
+    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    temperature : float, default=0.1
+    memory_bank_size : int, default=0
+        Extra negatives from a queue of earlier batches (0: batch only).
+    projection_dim : int, default=128
+    hidden_dim : int, default=2048
+    %(common)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_contig.pretraining import SimCLRPretrainer
+    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
+    >>> model = SimCLRPretrainer("resnet18", hidden_dim=32, projection_dim=8, batch_size=16,
+    ...                          max_epochs=1, verbose=0, random_state=0)
+    >>> model.fit(images).transform(images).shape
+    (32, 512)
+    >>> 0 <= model.score(images) <= 1
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_TwoViewPretrainer._parameter_constraints,
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "memory_bank_size": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, image_encoder="resnet50", *, temperature=0.1, memory_bank_size=0, projection_dim=128,
+                 hidden_dim=2048, image_size=None, batch_size=64, max_epochs=100, lr=1e-3, weight_decay=1e-6,
+                 augment=True, validation_fraction=0.1, patience=5, device="auto", precision="auto",
+                 compile=False, num_workers=0, checkpoint_dir=None, resume=False, random_state=None,
+                 callbacks=None, verbose=1):
+        _common_init(self, locals())
+
+    def _build_module(self, encoder, ds, modalities):
+        return SimCLRModule(encoder, self.hidden_dim, self.projection_dim, self.memory_bank_size)
+
+    def _make_loss(self):
+        return NTXentLoss(self.temperature)
+
+    def _fit_callbacks(self):
+        return [("memory_bank", EnqueueMemoryBank())] if self.memory_bank_size else []
+
+
+class BYOLPretrainer(_TwoViewPretrainer):
+    """BYOL baseline: predict a momentum target's projection of the other view (Grill et al., NeurIPS 2020).
+
+    Online network = encoder + projector + predictor (MLPs Linear-BN-ReLU-Linear);
+    target network = exponential moving average of the online encoder and
+    projector, updated after every training step by a skorch callback
+    (:class:`MomentumUpdate`), never by gradients. Loss: symmetric
+    ``2 - 2 cos(prediction, target projection)``. ``transform`` uses the online
+    encoder.
+
+    Parameters
+    ----------
+    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    momentum : float, default=0.99
+        Base momentum tau of the target update.
+    momentum_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"`` raises tau to 1 over the fit, as published.
+    projection_dim : int, default=256
+    hidden_dim : int, default=4096
+        Hidden width of the projector.
+    predictor_hidden_dim : int, default=4096
+    %(common)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_contig.pretraining import BYOLPretrainer
+    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
+    >>> model = BYOLPretrainer("resnet18", hidden_dim=32, projection_dim=8, predictor_hidden_dim=32,
+    ...                        batch_size=16, max_epochs=1, verbose=0, random_state=0)
+    >>> model.fit(images).transform(images).shape
+    (32, 512)
+    """
+
+    _parameter_constraints: dict = {
+        **_TwoViewPretrainer._parameter_constraints,
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "momentum_schedule": [StrOptions({"cosine", "constant"})],
+        "predictor_hidden_dim": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, image_encoder="resnet50", *, momentum=0.99, momentum_schedule="cosine", projection_dim=256,
+                 hidden_dim=4096, predictor_hidden_dim=4096, image_size=None, batch_size=64, max_epochs=100,
+                 lr=1e-3, weight_decay=1e-6, augment=True, validation_fraction=0.1, patience=5, device="auto",
+                 precision="auto", compile=False, num_workers=0, checkpoint_dir=None, resume=False,
+                 random_state=None, callbacks=None, verbose=1):
+        _common_init(self, locals())
+
+    def _build_module(self, encoder, ds, modalities):
+        return BYOLModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim)
+
+    def _make_loss(self):
+        return BYOLLoss()
+
+    def _fit_callbacks(self):
+        return [("momentum", MomentumUpdate(self.momentum, self.momentum_schedule))]
+
+
+class BarlowTwinsPretrainer(_TwoViewPretrainer):
+    """Barlow Twins baseline: decorrelate the two views' embeddings (Zbontar et al., ICML 2021).
+
+    Encoder + projector (three Linear layers, BN and ReLU after the first two);
+    the cross-correlation matrix of the batch-standardised projections of the
+    two views is pushed to the identity: invariance on the diagonal,
+    redundancy reduction (weight ``lambda_param``) off it.
+
+    Parameters
+    ----------
+    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    lambda_param : float, default=5e-3
+        Weight lambda of the off-diagonal term.
+    projection_dim : int, default=8192
+    hidden_dim : int, default=8192
+    %(common)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_contig.pretraining import BarlowTwinsPretrainer
+    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
+    >>> model = BarlowTwinsPretrainer("resnet18", hidden_dim=32, projection_dim=32, batch_size=16,
+    ...                               max_epochs=1, verbose=0, random_state=0)
+    >>> model.fit(images).transform(images).shape
+    (32, 512)
+    """
+
+    _parameter_constraints: dict = {
+        **_TwoViewPretrainer._parameter_constraints,
+        "lambda_param": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, image_encoder="resnet50", *, lambda_param=5e-3, projection_dim=8192, hidden_dim=8192,
+                 image_size=None, batch_size=64, max_epochs=100, lr=1e-3, weight_decay=1e-6, augment=True,
+                 validation_fraction=0.1, patience=5, device="auto", precision="auto", compile=False,
+                 num_workers=0, checkpoint_dir=None, resume=False, random_state=None, callbacks=None, verbose=1):
+        _common_init(self, locals())
+
+    def _build_module(self, encoder, ds, modalities):
+        return BarlowTwinsModule(encoder, self.hidden_dim, self.projection_dim)
+
+    def _make_loss(self):
+        return BarlowTwinsLoss(self.lambda_param)
+
+
+class SimSiamPretrainer(_TwoViewPretrainer):
+    """SimSiam baseline: predict one view's projection from the other with stop-gradient (Chen & He, CVPR 2021).
+
+    Encoder + projector (three Linear layers, each followed by BN) + bottleneck
+    predictor; symmetric negative cosine similarity between each view's
+    prediction and the other view's projection, which is treated as a constant.
+
+    Parameters
+    ----------
+    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    projection_dim : int, default=2048
+    hidden_dim : int, default=2048
+    predictor_hidden_dim : int, default=512
+    %(common)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_contig.pretraining import SimSiamPretrainer
+    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
+    >>> model = SimSiamPretrainer("resnet18", hidden_dim=32, projection_dim=32, predictor_hidden_dim=8,
+    ...                           batch_size=16, max_epochs=1, verbose=0, random_state=0)
+    >>> model.fit(images).transform(images).shape
+    (32, 512)
+    """
+
+    _parameter_constraints: dict = {
+        **_TwoViewPretrainer._parameter_constraints,
+        "predictor_hidden_dim": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, image_encoder="resnet50", *, projection_dim=2048, hidden_dim=2048, predictor_hidden_dim=512,
+                 image_size=None, batch_size=64, max_epochs=100, lr=1e-3, weight_decay=1e-6, augment=True,
+                 validation_fraction=0.1, patience=5, device="auto", precision="auto", compile=False,
+                 num_workers=0, checkpoint_dir=None, resume=False, random_state=None, callbacks=None, verbose=1):
+        _common_init(self, locals())
+
+    def _build_module(self, encoder, ds, modalities):
+        return SimSiamModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim)
+
+    def _make_loss(self):
+        return SimSiamLoss()
+
+
+class NNCLRPretrainer(_TwoViewPretrainer):
+    """NNCLR baseline: nearest neighbours from a support set as positives (Dwibedi et al., ICCV 2021).
+
+    Encoder + projector (three Linear layers with BN) + predictor. The positive
+    of each view's prediction is the nearest neighbour (cosine) of the other
+    view's projection in a support set, a queue of earlier view-1 projections
+    updated after every training step; NT-Xent over the batch, symmetrised.
+    While the support set is empty (first step) the projection itself is used.
+
+    Parameters
+    ----------
+    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    temperature : float, default=0.1
+    support_set_size : int, default=4096
+        Queue length (the paper used 98,304 at batch size 4096).
+    projection_dim : int, default=256
+    hidden_dim : int, default=2048
+    predictor_hidden_dim : int, default=4096
+    %(common)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_contig.pretraining import NNCLRPretrainer
+    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
+    >>> model = NNCLRPretrainer("resnet18", support_set_size=64, hidden_dim=32, projection_dim=8,
+    ...                         predictor_hidden_dim=32, batch_size=16, max_epochs=1, verbose=0,
+    ...                         random_state=0)
+    >>> model.fit(images).transform(images).shape
+    (32, 512)
+    """
+
+    _parameter_constraints: dict = {
+        **_TwoViewPretrainer._parameter_constraints,
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "support_set_size": [Interval(Integral, 1, None, closed="left")],
+        "predictor_hidden_dim": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, image_encoder="resnet50", *, temperature=0.1, support_set_size=4096, projection_dim=256,
+                 hidden_dim=2048, predictor_hidden_dim=4096, image_size=None, batch_size=64, max_epochs=100,
+                 lr=1e-3, weight_decay=1e-6, augment=True, validation_fraction=0.1, patience=5, device="auto",
+                 precision="auto", compile=False, num_workers=0, checkpoint_dir=None, resume=False,
+                 random_state=None, callbacks=None, verbose=1):
+        _common_init(self, locals())
+
+    def _build_module(self, encoder, ds, modalities):
+        return NNCLRModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim,
+                           self.support_set_size)
+
+    def _make_loss(self):
+        return NNCLRLoss(self.temperature)
+
+    def _fit_callbacks(self):
+        return [("memory_bank", EnqueueMemoryBank())]
+
+
+for _cls in (SimCLRPretrainer, BYOLPretrainer, BarlowTwinsPretrainer, SimSiamPretrainer, NNCLRPretrainer):
+    if _cls.__doc__:  # None under python -OO
+        _cls.__doc__ = _cls.__doc__.replace("%(common)s", _COMMON_DOC)
+del _cls
