@@ -7,27 +7,48 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _world() -> tuple[int, int]:
+    """``(rank, world_size)``; ``(0, 1)`` without torch.distributed."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
+class _AllGather(torch.autograd.Function):
+    """All-gather along dim 0 whose backward sums the gradients of every process."""
+
+    @staticmethod
+    def forward(ctx, t):
+        import torch.distributed as dist
+
+        parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, t.contiguous())
+        ctx.rank, ctx.n = dist.get_rank(), t.shape[0]
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        import torch.distributed as dist
+
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.n : (ctx.rank + 1) * ctx.n]
+
+
 def _gather(t: torch.Tensor) -> torch.Tensor:
     """All-gather along dim 0 across processes, keeping gradients (identity when single)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    rank, world = _world()
+    if world == 1:
         return t
     if t.requires_grad:
-        from torch.distributed.nn.functional import all_gather
-
-        return torch.cat(all_gather(t), dim=0)
-    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, t.contiguous())
-    return torch.cat(parts, dim=0)
-
-
-def _rank_offset(n_local: int) -> int:
+        return _AllGather.apply(t)
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return 0
-    return dist.get_rank() * n_local
+    parts = [torch.empty_like(t) for _ in range(world)]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts, dim=0)
 
 
 class ContIGLoss(nn.Module):
@@ -105,7 +126,8 @@ class ContIGLoss(nn.Module):
         gmask = _gather(mask)
         if int(gmask.sum()) < 2:
             return None
-        offset = _rank_offset(n_local)
+        rank, world = _world()
+        offset = rank * n_local
         # position of each global present row among the present rows
         gpos = torch.cumsum(gmask.long(), 0) - 1
         local_rows = torch.nonzero(mask, as_tuple=True)[0]
@@ -124,7 +146,12 @@ class ContIGLoss(nn.Module):
             logits_vg = logits_vg.masked_fill(same, float("-inf"))
             logits_gv = logits_gv.masked_fill(same, float("-inf"))
         lam = self.loss_weight
-        return lam * self._directional(logits_vg, target) + (1 - lam) * self._directional(logits_gv, target)
+        loss = lam * self._directional(logits_vg, target) + (1 - lam) * self._directional(logits_gv, target)
+        if world > 1:
+            # each process averages over its own rows; rescale so that the mean over
+            # processes (what DDP's gradient averaging computes) is the global mean
+            loss = loss * (len(local_rows) * world / float(gmask.sum()))
+        return loss
 
     def forward(self, pairs: dict, individual: torch.Tensor | None = None, return_parts: bool = False):
         """Mean pair loss over the modalities present in the batch.

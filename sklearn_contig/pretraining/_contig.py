@@ -319,6 +319,46 @@ class ContIGPretrainer(BasePretrainer):
             result[m] = hits / total if total else float("nan")
         return result
 
+    def contrastive_loss(self, X, chunk_size=None) -> dict:
+        """Contrastive loss of the fitted model on ``X``, per modality and overall.
+
+        Computed in eval mode (no augmentation) over consecutive chunks of
+        ``chunk_size`` samples (default ``batch_size``), like the validation loss
+        during training. Its chance level is about ``ln(chunk_size)``.
+
+        Returns
+        -------
+        loss : dict of str to float
+            One entry per modality and ``"mean"``, the chunk-size-weighted mean
+            of the per-chunk losses.
+        """
+        chunk = int(chunk_size or self.batch_size)
+        ds = self._as_dataset(X)
+        codes = torch.from_numpy(individual_codes(ds))
+        proj = self._projections(X)
+        loss_fn = ContIGLoss(self.temperature, self.loss_weight, self.exclude_positive)
+        n = ds.sizes["sample"]
+        totals = {m: [0.0, 0] for m in self.modalities_}
+        overall = [0.0, 0]
+        for start in range(0, n, chunk):
+            sl = slice(start, min(start + chunk, n))
+            pairs = {
+                m: (torch.from_numpy(zv[sl]), torch.from_numpy(zg[sl]), torch.from_numpy(mask[sl]))
+                for m, (zv, zg, _, mask) in proj.items()
+            }
+            with torch.no_grad():
+                value, parts = loss_fn(pairs, codes[sl], return_parts=True)
+            size = sl.stop - sl.start
+            for m, v in parts.items():
+                totals[m][0] += v * size
+                totals[m][1] += size
+            if parts:
+                overall[0] += float(value) * size
+                overall[1] += size
+        out = {m: (t / c if c else float("nan")) for m, (t, c) in totals.items()}
+        out["mean"] = overall[0] / overall[1] if overall[1] else float("nan")
+        return out
+
     def score(self, X, y=None) -> float:
         """Mean top-1 cross-modal retrieval accuracy (higher is better).
 
