@@ -1,0 +1,214 @@
+"""Explainer: cached E(x) against a naive re-encoding, completeness, outputs, errors."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from sklearn_contig.data import CohortDataset, from_arrays, individual_codes
+from sklearn_contig.explain import (
+    Explainer,
+    deeplift_safe,
+    plot_global,
+    plot_image_attribution,
+    plot_local,
+)
+from sklearn_contig.losses import ContIGLoss
+from sklearn_contig.pretraining import ContIGPretrainer
+
+N = 40
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    rng = np.random.default_rng(0)
+    pgs = rng.normal(size=(N, 6))
+    pgs[3] = np.nan  # sample 3 lacks pgs
+    pgs[7, 2] = np.nan  # partial NaN, imputed
+    snp = rng.integers(0, 3, size=(N, 5)).astype(float)
+    snp[[3, 5]] = np.nan  # sample 3 lacks everything, sample 5 lacks snp
+    # 34 individuals: samples 0-5 are the second image of individuals 34-39's people
+    individuals = [f"i{k}" for k in range(N - 6)] + [f"i{k}" for k in range(6)]
+    return from_arrays(
+        rng.integers(0, 255, (N, 3, 16, 16), dtype=np.uint8),
+        sample_ids=[f"s{k}" for k in range(N)],
+        individual_ids=individuals,
+        feature_names={"pgs": [f"PGS{k:06d}" for k in range(6)]},
+        pgs=pgs,
+        snp=snp,
+    )
+
+
+@pytest.fixture(scope="module")
+def model(cohort):
+    return ContIGPretrainer(
+        "resnet18", hidden_dim=16, projection_dim=8, batch_size=8, max_epochs=1,
+        validation_fraction=0, verbose=0, random_state=0,
+    ).fit(cohort)
+
+
+def naive_loss(model, ds, reference_rows, i, exclude_positive=None):
+    """The ContIG loss of reference + {x}, re-encoding the whole batch."""
+    crit = ContIGLoss(model.temperature, model.loss_weight,
+                      model.exclude_positive if exclude_positive is None else exclude_positive)
+    data = CohortDataset(ds, model.modalities_, fill=model.fill_values_, codes=individual_codes(ds))
+    X, _ = data.__getitems__(np.r_[reference_rows, i])
+    module = model.module_.eval()
+    with torch.no_grad():
+        out = module(**X)
+        return float(crit(out["pairs"], X["individual"]))
+
+
+@pytest.mark.parametrize("exclude_positive", [False, True])
+def test_cached_loss_matches_naive_reencoding(cohort, model, exclude_positive):
+    model.exclude_positive = exclude_positive
+    try:
+        explainer = Explainer(model, n_reference=20, random_state=0).fit(cohort)
+        cached = explainer.loss(cohort)
+        ref = np.flatnonzero(np.isin(cohort["sample"].values, explainer.reference_samples_))
+        naive = np.array([naive_loss(model, cohort, ref, i) for i in range(N)])
+    finally:
+        model.exclude_positive = False
+    assert explainer.n_reference_ == 20
+    # one sample per individual in the reference batch
+    assert len(set(cohort["individual"].sel(sample=explainer.reference_samples_).values)) == 20
+    # some explained samples share an individual with the reference: masked like ContIGLoss
+    assert np.isin(cohort["individual"].values, cohort["individual"].sel(sample=explainer.reference_samples_).values).sum() > 20
+    rel = np.abs(cached - naive) / np.abs(naive)
+    assert rel.max() <= 1e-5, rel.max()
+
+
+def _with_values(ds, name, values):
+    out = ds.copy()
+    present = ~np.all(np.isnan(ds[name].values), axis=1)
+    new = np.array(ds[name].values)
+    new[present] = np.broadcast_to(values, new.shape)[present]
+    out[name] = (ds[name].dims, new)
+    out[name].attrs = ds[name].attrs
+    return out
+
+
+@pytest.mark.parametrize("baseline", ["zeros", "mean"])
+def test_integrated_gradients_completeness(cohort, model, baseline):
+    explainer = Explainer(model, modalities=["pgs"], n_reference=20, n_steps=200,
+                          baseline=baseline, random_state=0).fit(cohort)
+    local = explainer.local(cohort)
+    # E at x and at the baseline, evaluated independently of captum
+    e_x = explainer.loss(cohort)
+    base = explainer.baseline_values_["pgs"] if baseline == "mean" else 0.0
+    filled = np.where(np.isnan(cohort["pgs"].values), explainer.fill_values_["pgs"], cohort["pgs"].values)
+    e_b = explainer.loss(_with_values(cohort.assign(pgs=(cohort["pgs"].dims, filled)), "pgs", base))
+    present = ~np.isnan(local["pgs"].values).any(axis=1)
+    assert present.sum() == N - 1 and np.isnan(local["pgs"].values[3]).all()
+    total = local["pgs"].values[present].sum(axis=1)
+    diff = (e_x - e_b)[present]
+    np.testing.assert_allclose(local["loss"].values[present], e_x[present], rtol=1e-6)
+    np.testing.assert_allclose(local["baseline_loss"].values[present], e_b[present], rtol=1e-6)
+    # completeness: |sum(attr) - (E(x) - E(b))| <= 2 % of |E(x) - E(b)| + 5e-4 at 200 steps
+    err = np.abs(total - diff)
+    assert np.all(err <= 0.02 * np.abs(diff) + 5e-4), (err, diff)
+    # captum's convergence delta is the same quantity
+    np.testing.assert_allclose(local["delta"].values[present], total - diff, atol=1e-5)
+
+
+def test_joint_image_attribution_completeness(cohort, model):
+    explainer = Explainer(model, n_reference=20, n_steps=100, attribute_image=True, random_state=0)
+    local = explainer.fit(cohort).local(cohort.isel(sample=slice(8, 14)))
+    assert local["image"].dims == ("sample", "y", "x") and local["image"].shape == (6, 16, 16)
+    assert local.attrs["attribute_image"] == 1
+    total = local["image"].sum(("y", "x")) + local["pgs"].sum("pgs_id") + local["snp"].sum("snp_id")
+    diff = local["loss"] - local["baseline_loss"]
+    assert np.all(np.abs(total - diff) <= 0.05 * np.abs(diff) + 1e-3)
+
+
+def test_local_output_layout_and_missing(cohort, model):
+    explainer = Explainer(model, n_reference=20, n_steps=8, random_state=0).fit(cohort)
+    local = explainer.local(cohort)
+    assert set(local.data_vars) == {"pgs", "snp", "loss", "baseline_loss", "delta"}
+    assert local["pgs"].dims == ("sample", "pgs_id")
+    assert list(local["pgs_id"].values) == [f"PGS{k:06d}" for k in range(6)]
+    assert list(local["sample"].values) == list(cohort["sample"].values)
+    assert list(local["individual"].values) == list(cohort["individual"].values)
+    # sample 3 lacks every explained modality: skipped; sample 5 lacks snp only
+    assert np.isnan(local["delta"].values[3]) and np.isnan(local["pgs"].values[3]).all()
+    assert np.isnan(local["snp"].values[5]).all() and np.isfinite(local["pgs"].values[5]).all()
+    assert np.isfinite(local["delta"].values[5])
+    glob = explainer.global_(local)
+    assert glob.attrs["n_samples_pgs"] == N - 1 and glob.attrs["n_samples_snp"] == N - 2
+    values = glob["pgs"].values
+    assert np.all(np.diff(values) <= 0)
+    expected = np.nanmean(np.abs(local["pgs"].values), axis=0)
+    np.testing.assert_allclose(glob["pgs"].sel(pgs_id=glob["pgs_id"].values).values,
+                               expected[np.argsort(-expected)])
+    assert glob["pgs"].to_series().idxmax() == local["pgs_id"].values[np.argmax(expected)]
+    # global_ on a Dataset computes the local attributions itself
+    again = explainer.global_(cohort)
+    xr.testing.assert_allclose(again["pgs"], glob["pgs"])
+
+
+@pytest.mark.parametrize("method", ["deeplift", "noise_tunnel"])
+def test_other_methods(cohort, model, method):
+    explainer = Explainer(model, method=method, n_reference=20, n_steps=8, nt_samples=3,
+                          random_state=0).fit(cohort)
+    sub = cohort.isel(sample=slice(8, 12))
+    local = explainer.local(sub)
+    assert np.isfinite(local["pgs"].values).all() and np.isfinite(local["delta"].values).all()
+    image = explainer.local(sub, image=True)
+    assert image["image"].shape == (4, 16, 16) and np.isfinite(image["image"].values).all()
+    if method == "noise_tunnel":  # repeatable with random_state
+        xr.testing.assert_equal(local, explainer.local(sub))
+
+
+def test_deeplift_safe_copy_matches_encoder(model):
+    encoder = model.module_.image_encoder
+    safe = deeplift_safe(encoder)
+    x = torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(safe(x), encoder(x))
+    relus = [m for m in safe.modules() if isinstance(m, torch.nn.ReLU)]
+    assert not any(r.inplace for r in relus)
+
+
+def test_clone_and_params(model):
+    explainer = Explainer(model, n_reference=50, method="deeplift")
+    assert clone(explainer).get_params()["method"] == "deeplift"
+
+
+def test_bad_input(cohort, model):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        Explainer(ContIGPretrainer()).fit(cohort)
+    with pytest.raises(NotFittedError):
+        Explainer(model).local(cohort)
+    with pytest.raises(ValueError, match="n_reference"):
+        Explainer(model, n_reference=1).fit(cohort)
+    with pytest.raises(ValueError, match="at least 2 individuals"):
+        Explainer(model).fit(cohort.isel(sample=[0, N - 6]))  # one individual, two images
+    with pytest.raises(ValueError, match=r"cannot explain modalities \['burden'\].*trained on"):
+        Explainer(model, modalities=["burden"]).fit(cohort)
+    with pytest.raises(ValueError, match="method"):
+        Explainer(model, method="lime").fit(cohort)
+    explainer = Explainer(model, n_reference=20, n_steps=4, modalities=["pgs"], random_state=0).fit(cohort)
+    with pytest.raises(ValueError, match="lacks all explained modalities"):
+        explainer.local(cohort.isel(sample=[3]))
+    with pytest.raises(ValueError, match="has 4 features; the model was trained on 6"):
+        explainer.local(cohort.isel(pgs_id=slice(0, 4)))
+    with pytest.raises(ValueError, match="no variable for the explained modalities"):
+        explainer.local(cohort.drop_vars("pgs"))
+    with pytest.raises(TypeError, match="xarray.Dataset"):
+        explainer.local(np.zeros((3, 4)))
+
+
+def test_plots(cohort, model, tmp_path):
+    explainer = Explainer(model, n_reference=20, n_steps=8, attribute_image=True, random_state=0).fit(cohort)
+    local = explainer.local(cohort.isel(sample=slice(8, 12)))
+    glob = explainer.global_(local)
+    paths = [tmp_path / f"{k}.png" for k in ("global", "local", "image")]
+    plot_global(glob, "pgs", top_k=5, path=paths[0])
+    plot_local(local, "s9", image=cohort["image"].sel(sample="s9").values, top_k=3, path=paths[1])
+    plot_image_attribution(cohort["image"].sel(sample="s9").values, local["image"].sel(sample="s9"), path=paths[2])
+    for p in paths:
+        assert p.stat().st_size > 1000
+    with pytest.raises(ValueError, match="no variable 'burden'"):
+        plot_global(glob, "burden")
