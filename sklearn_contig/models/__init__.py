@@ -18,3 +18,7 @@ __all__ = [
     "load_encoder",
     "save_encoder",
 ]
+
+from .unet import RESNET_STAGES, UNet  # noqa: E402
+
+__all__ += ["RESNET_STAGES", "UNet"]
