@@ -18,7 +18,8 @@ class BatchAugment(nn.Module):
     """Per-sample random geometric and photometric augmentation of a batch.
 
     Input and output are float images in [0, 1], shape (n, c, h, w). Active only
-    in training mode; the identity in eval mode.
+    in training mode (or with ``forward(x, force=True)``, e.g. to draw two views
+    for a validation loss); the identity in eval mode.
 
     Parameters
     ----------
@@ -31,6 +32,17 @@ class BatchAugment(nn.Module):
         ``(0.08, 1.0)``); ``None`` disables cropping.
     brightness, contrast, saturation : float, default=0.0
         Colour jitter strengths: factors drawn from ``[1 - s, 1 + s]``.
+    hue : float, default=0.0
+        Hue jitter: a rotation of the chroma plane (YIQ space, a cheap linear
+        stand-in for an HSV hue shift) by a fraction of the colour circle drawn
+        from ``[-hue, hue]`` (at most 0.5, as torchvision's ``ColorJitter``).
+    feature_mask_p : float, default=0.0
+        Flat (n, d) input only (the ``mlp`` encoder): each feature is replaced,
+        with this probability, by the same feature of another random sample of
+        the batch (SCARF-style corruption; Bahri et al., 2022).
+    feature_noise : float, default=0.0
+        Flat input only: standard deviation of Gaussian noise added to the
+        features (in the [0, 1] input scale).
     jitter_p : float, default=1.0
         Probability that colour jitter is applied to a sample.
     grayscale_p : float, default=0.0
@@ -60,6 +72,9 @@ class BatchAugment(nn.Module):
         grayscale_p: float = 0.0,
         blur_p: float = 0.0,
         blur_sigma=(0.1, 2.0),
+        hue: float = 0.0,
+        feature_mask_p: float = 0.0,
+        feature_noise: float = 0.0,
     ):
         super().__init__()
         self.rotation = float(rotation)
@@ -72,6 +87,11 @@ class BatchAugment(nn.Module):
         self.grayscale_p = float(grayscale_p)
         self.blur_p = float(blur_p)
         self.blur_sigma = tuple(float(s) for s in blur_sigma)
+        if not 0.0 <= hue <= 0.5:
+            raise ValueError(f"hue must be in [0, 0.5], got {hue}")
+        self.hue = float(hue)
+        self.feature_mask_p = float(feature_mask_p)
+        self.feature_noise = float(feature_noise)
 
     def _uniform(self, n, low, high, like):
         return torch.empty(n, device=like.device, dtype=torch.float32).uniform_(low, high)
@@ -122,6 +142,9 @@ class BatchAugment(nn.Module):
             s = self._uniform(n, 1 - self.saturation, 1 + self.saturation, x).view(shape)
             gray = _gray(x)
             x = gray + (x - gray) * (1 + apply * (s - 1))
+        if self.hue > 0 and x.shape[1] == 3:
+            angle = self._uniform(n, -self.hue, self.hue, x) * (2 * math.pi) * apply.view(n)
+            x = _rotate_hue(x, angle)
         if self.grayscale_p > 0 and x.shape[1] == 3:
             g = (torch.rand(shape, device=x.device) < self.grayscale_p).to(x.dtype)
             x = g * _gray(x).expand_as(x) + (1 - g) * x
@@ -147,11 +170,26 @@ class BatchAugment(nn.Module):
         y = F.conv2d(y, kernel[:, None, :, None], groups=n * c)
         return y.reshape(n, c, h, w)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or x.ndim != 4:
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.feature_mask_p > 0 and x.shape[0] > 1:
+            n = x.shape[0]
+            donor = (torch.arange(n, device=x.device)[:, None] + torch.randint(1, n, x.shape, device=x.device)) % n
+            swap = torch.rand(x.shape, device=x.device) < self.feature_mask_p
+            x = torch.where(swap, x.gather(0, donor), x)
+        if self.feature_noise > 0:
+            x = x + self.feature_noise * torch.randn_like(x)
+        return x
+
+    def forward(self, x: torch.Tensor, force: bool = False) -> torch.Tensor:
+        """Augment ``x`` (training mode or ``force=True``); otherwise return it as is."""
+        if not (self.training or force):
+            return x
+        if x.ndim == 2:
+            return self._features(x)
+        if x.ndim != 4:
             return x
         x = self._geometry(x)
-        if self.brightness or self.contrast or self.saturation or self.grayscale_p:
+        if self.brightness or self.contrast or self.saturation or self.hue or self.grayscale_p:
             x = self._colour(x)
         if self.blur_p > 0:
             x = self._blur(x)
@@ -161,3 +199,24 @@ class BatchAugment(nn.Module):
 def _gray(x: torch.Tensor) -> torch.Tensor:
     w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True)
+
+
+# RGB <-> YIQ (NTSC); a hue shift is a rotation of the (I, Q) chroma plane.
+_RGB2YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+
+
+def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate the hue of each image of ``x`` (n, 3, h, w) by ``angle`` (n,) radians."""
+    to_yiq = torch.tensor(_RGB2YIQ, device=x.device, dtype=torch.float32)
+    cos, sin = torch.cos(angle.float()), torch.sin(angle.float())
+    one, zero = torch.ones_like(cos), torch.zeros_like(cos)
+    rot = torch.stack(
+        [
+            torch.stack([one, zero, zero], dim=1),
+            torch.stack([zero, cos, -sin], dim=1),
+            torch.stack([zero, sin, cos], dim=1),
+        ],
+        dim=1,
+    )  # (n, 3, 3)
+    mat = torch.linalg.inv(to_yiq) @ rot @ to_yiq  # (n, 3, 3), RGB -> RGB
+    return torch.einsum("nij,njhw->nihw", mat.to(x.dtype), x)
