@@ -3,3 +3,7 @@
 from .contig import ContIGLoss
 
 __all__ = ["ContIGLoss"]
+
+from .ssl import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLoss
+
+__all__ += ["BarlowTwinsLoss", "BYOLLoss", "NNCLRLoss", "NTXentLoss", "SimSiamLoss"]
