@@ -31,6 +31,8 @@ from ._base import BasePretrainer
 #: Two-view augmentation the ContIG authors used for the baselines: random
 #: resized crop (area 0.08-1), horizontal flip, colour jitter 0.7/0.7/0.7 with
 #: hue 0.2 (p=0.8), grayscale (p=0.2), Gaussian blur (p=0.5); no rotation.
+#: Flat image features (``image_encoder="mlp"``) get SCARF-style corruption
+#: instead: half the features of a view come from other samples of the batch.
 SSL_AUGMENT = {
     "rotation": 0.0,
     "hflip": True,
@@ -42,6 +44,7 @@ SSL_AUGMENT = {
     "jitter_p": 0.8,
     "grayscale_p": 0.2,
     "blur_p": 0.5,
+    "feature_mask_p": 0.5,
 }
 
 
@@ -127,7 +130,8 @@ _COMMON_DOC = """image_size : int, default=None
         A dict overrides or adds :class:`~sklearn_contig.models.BatchAugment`
         arguments; False makes both views the image itself (training then
         learns nothing useful; ``score`` still uses the default augmentation).
-        Flat images (``image_encoder="mlp"``) are not augmented.
+        Flat image features (``image_encoder="mlp"``) are augmented by replacing
+        each feature, with probability 0.5, by another sample's value.
     validation_fraction : float, default=0.1
         Fraction of individuals held out for early stopping on the two-view loss
         (views are augmented there too); 0 disables both.
