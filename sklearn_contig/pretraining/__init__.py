@@ -1,10 +1,6 @@
 """Pretrainers: ContIG and the image-only self-supervised baselines, on one base."""
 
 from ._base import BasePretrainer
-from ._contig import ContIGPretrainer
-
-__all__ = ["BasePretrainer", "ContIGPretrainer"]
-
 from ._baselines import (
     BarlowTwinsPretrainer,
     BYOLPretrainer,
@@ -12,10 +8,13 @@ from ._baselines import (
     SimCLRPretrainer,
     SimSiamPretrainer,
 )
+from ._contig import ContIGPretrainer
 
-__all__ += [
+__all__ = [
     "BarlowTwinsPretrainer",
+    "BasePretrainer",
     "BYOLPretrainer",
+    "ContIGPretrainer",
     "NNCLRPretrainer",
     "SimCLRPretrainer",
     "SimSiamPretrainer",
