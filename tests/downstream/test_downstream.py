@@ -160,3 +160,20 @@ def test_segmenter_frozen_encoder_trains_decoder(tmp_path):
     after = seg.module_.encoder.state_dict()
     for k, v in enc.state_dict().items():
         torch.testing.assert_close(after[k], v, rtol=0, atol=0)
+
+
+def test_fitted_pretrainer_survives_cloning_when_frozen():
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+
+    from sklearn_contig.pretraining import ContIGPretrainer
+
+    X = _images(16)
+    ds = from_arrays(X, pgs=np.random.default_rng(0).normal(size=(16, 3)), labels={"grade": np.tile([0, 1], 8)})
+    pre = ContIGPretrainer(image_encoder="resnet18", max_epochs=1, batch_size=8, hidden_dim=8,
+                           projection_dim=4, device="cpu", random_state=0, verbose=0).fit(ds)
+    clf = clone(ContIGClassifier(encoder=FrozenEstimator(pre), target="grade", **CNN)).fit(ds)
+    assert clf.pretrained_
+    ref = pre.get_encoder().state_dict()["backbone.conv1.weight"]
+    start = ContIGClassifier(encoder=FrozenEstimator(pre), target="grade", **{**CNN, "max_epochs": 0}).fit(ds)
+    torch.testing.assert_close(start.module_.encoder.state_dict()["backbone.conv1.weight"], ref)
