@@ -31,10 +31,10 @@ N_CAUSAL = {"snp": 3, "pgs": 3, "burden": 2}
 
 #: Grade liability: weights on the standardised latent traits (mostly hard traits),
 #: the residual noise sd and the liability quantiles that cut grades 0|1|2|3|4.
-GRADE_WEIGHTS = {"microaneurysms": 0.6, "vessel_tortuosity": 0.35, "vessel_calibre": 0.25,
-                 "cup_to_disc": 0.2}
-GRADE_NOISE = 0.35
-GRADE_QUANTILES = (0.40, 0.65, 0.82, 0.93)
+GRADE_WEIGHTS = {"microaneurysms": 0.6, "vessel_tortuosity": 0.35, "vessel_calibre": 0.3,
+                 "cup_to_disc": 0.5}
+GRADE_NOISE = 0.25
+GRADE_QUANTILES = (0.35, 0.60, 0.80, 0.92)
 
 DISEASES = {
     # name: (prevalence, {trait: weight})
