@@ -85,6 +85,7 @@ class TrainingControl(Callback):
         self.threshold = threshold
 
     def initialize(self):
+        self.stop_ = False
         self.best_ = math.inf
         self.best_epoch_ = None
         self.misses_ = 0
@@ -132,16 +133,20 @@ class TrainingControl(Callback):
             save_state_file(net.module_, d / PARAMS)
             _atomic(d / OPTIMIZER, lambda p: torch.save(net.optimizer_.state_dict(), p))
             _atomic(d / HISTORY, lambda p: net.history.to_file(str(p)))
-        if stop:
+        # Stop at the start of the next epoch, so that the other callbacks (the
+        # epoch table among them) still see this one.
+        self.stop_ = stop
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self.stop_:
             if net.verbose:
-                print(
-                    f"Stopping: no {self.monitor} improvement for {self.patience} epochs; "
-                    f"restoring epoch {self.best_epoch_} ({self.monitor}={self.best_:.4f})."
-                )
+                print(f"Stopping early: no {self.monitor} improvement for {self.patience} epochs.")
             raise KeyboardInterrupt
 
     def on_train_end(self, net, **kwargs):
         if self.best_state_ is not None:
+            if net.verbose and len(net.history) and net.history[-1]["epoch"] != self.best_epoch_:
+                print(f"Restoring the weights of epoch {self.best_epoch_} ({self.monitor}={self.best_:.4f}).")
             net.module_.load_state_dict(self.best_state_)
         self.best_state_ = None  # do not keep a second copy of the weights on the estimator
 
