@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
 from sklearn_contig.metrics import (
@@ -52,7 +53,7 @@ def test_dice_per_image_and_micro():
         dice_score(a, b[:, :3])
 
 
-class _Const:
+class _Const(BaseEstimator):
     def __init__(self, out):
         self.out = out
 
