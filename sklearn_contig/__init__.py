@@ -1,3 +1,38 @@
-"""sklearn_contig: ContIG contrastive image-genetics pretraining with a scikit-learn API."""
+"""sklearn_contig: ContIG contrastive image-genetics pretraining with a scikit-learn API.
+
+The main entry points::
+
+    from sklearn_contig import ContIGPretrainer, ContIGClassifier, Explainer, GWASTransformer
+    from sklearn_contig.datasets import make_imaging_genetics
+"""
 
 __version__ = "0.1.0"
+
+from .data import Samples, from_arrays, validate
+from .downstream import ContIGClassifier, ContIGRegressor, ContIGSegmenter
+from .gwas import GWASTransformer
+from .pretraining import (
+    BarlowTwinsPretrainer,
+    BYOLPretrainer,
+    ContIGPretrainer,
+    NNCLRPretrainer,
+    SimCLRPretrainer,
+    SimSiamPretrainer,
+)
+
+__all__ = [
+    "BarlowTwinsPretrainer",
+    "BYOLPretrainer",
+    "ContIGClassifier",
+    "ContIGPretrainer",
+    "ContIGRegressor",
+    "ContIGSegmenter",
+    "GWASTransformer",
+    "NNCLRPretrainer",
+    "Samples",
+    "SimCLRPretrainer",
+    "SimSiamPretrainer",
+    "__version__",
+    "from_arrays",
+    "validate",
+]

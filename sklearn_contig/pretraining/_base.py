@@ -310,9 +310,12 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
             yield torch.from_numpy(np.ascontiguousarray(chunk))
 
     def _sample_index(self, X):
+        """Index of the pandas output: (sample, individual) for cohort Datasets."""
         ds = as_dataset(X)
         if ds is not None:
-            return pd.Index(ds["sample"].values, name="sample")
+            return pd.MultiIndex.from_arrays(
+                [ds["sample"].values, ds["individual"].values], names=["sample", "individual"]
+            )
         if isinstance(X, xr.DataArray) and "sample" in X.coords:
             return pd.Index(X["sample"].values, name="sample")
         return None
@@ -345,7 +348,10 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
         Returns
         -------
         embeddings : ndarray of shape (n, embedding_dim_)
-            A DataFrame indexed by sample id with ``set_output(transform="pandas")``.
+            With ``set_output(transform="pandas")`` a DataFrame; for a cohort
+            Dataset its index has the levels ``sample`` and ``individual``, so a
+            following :class:`~sklearn_contig.gwas.GWASTransformer` aggregates by
+            individual without further arguments.
         """
         check_is_fitted(self, "net_")
         Z = self._embed(X)

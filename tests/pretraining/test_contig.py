@@ -50,7 +50,8 @@ def test_pandas_output_indexed_by_sample(cohort, fast):
     model = ContIGPretrainer(**fast).set_output(transform="pandas").fit(cohort)
     Z = model.transform(cohort)
     assert isinstance(Z, pd.DataFrame)
-    assert list(Z.index) == list(cohort["sample"].values)
+    assert list(Z.index.get_level_values("sample")) == list(cohort["sample"].values)
+    assert list(Z.index.get_level_values("individual")) == list(cohort["individual"].values)
     assert Z.columns[0] == "embedding0"
 
 
