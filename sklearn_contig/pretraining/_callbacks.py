@@ -139,6 +139,9 @@ class TrainingControl(Callback):
 
     def on_epoch_begin(self, net, **kwargs):
         if self.stop_:
+            # the net has already opened the row of the epoch that will not run
+            if len(net.history) and set(net.history[-1]) <= {"epoch", "batches"}:
+                net.history.pop()
             if net.verbose:
                 print(f"Stopping early: no {self.monitor} improvement for {self.patience} epochs.")
             raise KeyboardInterrupt

@@ -275,3 +275,22 @@ def test_killed_fit_resumes_from_checkpoint(tmp_path, make_toy):
     for row in model.history_:
         assert np.isfinite(row["train_loss"]) and np.isfinite(row["valid_loss"])
     assert len(json.loads(history.read_text())) == 5
+
+
+def test_early_stopping_restores_best_epoch_and_keeps_history_complete(cohort, fast, tmp_path):
+    from safetensors.torch import load_file
+
+    # a learning rate this high makes the held-out loss worse after the first epochs
+    model = ContIGPretrainer(**{**fast, "max_epochs": 6, "lr": 0.05, "patience": 2},
+                             checkpoint_dir=tmp_path).fit(cohort)
+    history = model.history_
+    assert all("valid_loss" in row for row in history)
+    losses = [row["valid_loss"] for row in history]
+    best = int(np.argmin(losses)) + 1
+    assert model.best_epoch_ == best
+    if len(history) < 6:
+        assert history[-1]["stopped_early"] and len(history) == best + 2
+    # the weights in use are the best epoch's, as written to the checkpoint folder
+    saved = load_file(str(tmp_path / "best_module.safetensors"))
+    for name, value in model.module_.state_dict().items():
+        np.testing.assert_array_equal(value.cpu().numpy(), saved[name].numpy())
