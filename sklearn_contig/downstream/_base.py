@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from .._pickle import state_without_optimizer
 from ..data import CohortDataset, as_dataset, individual_codes
 from ..data._schema import IMAGE
 from ..models import IMAGE_ENCODERS, BatchAugment, ImageEncoder, load_encoder
@@ -337,15 +338,8 @@ class BaseDownstream(BaseEstimator):
         return np.concatenate(out).astype(np.float64)
 
     def __getstate__(self):
-        # Fitted estimators pickle for inference; the optimizer's moment estimates
-        # (twice the size of the weights) are left out.
-        state = self.__dict__.copy()
-        net = state.get("net_")
-        if net is not None and getattr(net, "optimizer_", None) is not None and net.optimizer_.state:
-            net = copy.copy(net)
-            net.initialize_optimizer()
-            state["net_"] = net
-        return state
+        # pickles for inference: without the optimizer state (see checkpoint_dir)
+        return state_without_optimizer(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
+from .._pickle import state_without_optimizer
 from ..data import CohortDataset, as_dataset, collate_batch, individual_codes
 from ..data._schema import IMAGE, validate
 from ..models import IMAGE_ENCODERS, BatchAugment, ImageEncoder
@@ -380,16 +381,8 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
         return _save_encoder(self.get_encoder(), path)
 
     def __getstate__(self):
-        # A fitted pretrainer pickles for inference: the optimizer's moment
-        # estimates (twice the size of the weights) are left out. Resuming a fit
-        # goes through ``checkpoint_dir``.
-        state = self.__dict__.copy()
-        net = state.get("net_")
-        if net is not None and getattr(net, "optimizer_", None) is not None and net.optimizer_.state:
-            net = copy.copy(net)
-            net.initialize_optimizer()
-            state["net_"] = net
-        return state
+        # pickles for inference: without the optimizer state (see checkpoint_dir)
+        return state_without_optimizer(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
