@@ -15,6 +15,7 @@ a small smoke run).
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import platform
 import time
@@ -32,7 +33,9 @@ def naive_attributions(model, ds, reference_rows, rows, n_steps):
     """IG attributions of ``pgs`` with E(x) computed by re-encoding the reference batch."""
     from captum.attr import IntegratedGradients
 
-    module = model.module_.eval()
+    module = copy.deepcopy(model.module_).eval()
+    for param in module.parameters():  # gradients with respect to the inputs only
+        param.requires_grad_(False)
     crit = ContIGLoss(model.temperature, model.loss_weight, model.exclude_positive)
     data = CohortDataset(ds, model.modalities_, fill=model.fill_values_, codes=individual_codes(ds))
     out = []
@@ -49,7 +52,9 @@ def naive_attributions(model, ds, reference_rows, rows, n_steps):
             return torch.stack(values)
 
         x = X["pgs"][-1:].clone()
-        attr = IntegratedGradients(forward).attribute(x, baselines=torch.zeros_like(x), n_steps=n_steps)
+        attr = IntegratedGradients(forward).attribute(
+            x, baselines=torch.zeros_like(x), n_steps=n_steps, internal_batch_size=10
+        )
         out.append(attr.detach().numpy()[0])
     return np.array(out)
 
@@ -88,6 +93,7 @@ def main(argv=None):
     t_attr = time.perf_counter() - t0
     glob = explainer.global_(local)
     per_cached = t_attr / args.n_explain
+    print(f"cached: fit {t_fit:.1f} s, {args.n_explain} individuals in {t_attr:.1f} s", flush=True)
 
     ref_rows = np.flatnonzero(np.isin(ds["sample"].values, explainer.reference_samples_))
     naive_rows = np.arange(args.n_reference, args.n_reference + args.naive_n)

@@ -437,15 +437,18 @@ class Explainer(BaseEstimator):
 
         rng = check_random_state(self.random_state)
         individuals = np.asarray(ds["individual"].values)
-        # one sample per individual: a batch never holds two samples of one person
-        first = pd.Series(np.arange(len(individuals))).groupby(individuals, sort=False).apply(
-            lambda idx: rng.choice(idx.to_numpy())
-        )
-        candidates = np.sort(first.to_numpy().astype(np.int64))
+        # samples with at least one of the model's modalities, one per individual
+        # (a batch never holds two samples of one person)
+        usable = np.zeros(len(individuals), dtype=bool)
+        for m in model_modalities:
+            usable |= _presence(ds, m)
+        order = rng.permutation(np.flatnonzero(usable))
+        candidates = order[~pd.Index(individuals[order]).duplicated()]
         n_ref = min(int(self.n_reference), len(candidates))
         if n_ref < 2:
             raise ValueError(
-                f"the reference batch needs at least 2 individuals, X has {len(candidates)}"
+                f"the reference batch needs at least 2 individuals with genetic data, "
+                f"X has {len(candidates)}"
             )
         rows = np.sort(rng.choice(candidates, size=n_ref, replace=False))
 

@@ -187,15 +187,21 @@ def _draw_map(ax, attr):
     ax.axis("off")
 
 
-def _draw_overlay(ax, img, attr, alpha=0.55):
+def _draw_overlay(ax, img, attr, alpha=0.8):
+    """The image, with the attribution drawn on top, opaque where it is strong."""
+    import matplotlib as mpl
+
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
     if attr is not None:
-        attr = np.asarray(attr, dtype=float)
+        attr = np.nan_to_num(np.asarray(attr, dtype=float))
         if attr.shape != img.shape[:2]:
             attr = _resize(attr, img.shape[:2])
-        lim = float(np.nanmax(np.abs(attr))) or 1.0
-        im = ax.imshow(attr, cmap="bwr", vmin=-lim, vmax=lim, alpha=alpha)
-        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        lim = float(np.abs(attr).max()) or 1.0
+        norm = mpl.colors.Normalize(-lim, lim)
+        rgba = mpl.colormaps["bwr"](norm(attr))
+        rgba[..., 3] = alpha * np.abs(attr) / lim
+        ax.imshow(rgba)
+        ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap="bwr"), ax=ax, fraction=0.046, pad=0.04)
     ax.axis("off")
 
 
@@ -206,7 +212,7 @@ def _resize(a, shape):
     return a[rows][:, cols]
 
 
-def plot_image_attribution(image, attribution, path=None, alpha=0.55):
+def plot_image_attribution(image, attribution, path=None, alpha=0.8):
     """The image beside, and overlaid with, its pixel attribution map.
 
     Parameters
@@ -216,8 +222,9 @@ def plot_image_attribution(image, attribution, path=None, alpha=0.55):
     attribution : array-like of shape (y, x)
         E.g. ``local["image"].sel(sample=s)``; resized (nearest) to the image.
     path : str or path-like, default=None
-    alpha : float, default=0.55
-        Opacity of the map in the overlay.
+    alpha : float, default=0.8
+        Opacity of the overlay where the attribution is strongest (it fades to
+        transparent where the attribution is near zero).
 
     Returns
     -------
