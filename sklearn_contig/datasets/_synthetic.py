@@ -101,6 +101,20 @@ class SyntheticTruth:
     render: pd.DataFrame = field(repr=False, default=None)
 
 
+def _check_shares(genetic_shares):
+    if genetic_shares is None:
+        return None
+    if not isinstance(genetic_shares, dict) or set(genetic_shares) - set(MODALITIES):
+        raise ValueError(
+            f"genetic_shares must be a dict with keys among {list(MODALITIES)}, got {genetic_shares!r}"
+        )
+    shares = {m: float(genetic_shares.get(m, 0.0)) for m in MODALITIES}
+    if any(v < 0 for v in shares.values()) or sum(shares.values()) <= 0:
+        raise ValueError(f"genetic_shares must be >= 0 with a positive sum, got {genetic_shares!r}")
+    total = sum(shares.values())
+    return {m: v / total for m, v in shares.items()}
+
+
 def _check_params(n_individuals, image_size, eyes, heritability, missing, n_snps, n_pgs,
                   n_genes, simulator, genotypes):
     if genotypes is None and (not isinstance(n_individuals, numbers.Integral) or n_individuals < 2):
@@ -175,7 +189,7 @@ def _pick_loci(data, snp_idx, n_traits, k, rng):
     return np.array(chosen).reshape(n_traits, k)
 
 
-def simulate_cohort(n_individuals=2000, *, genotypes=None, heritability=0.5, n_snps=2000,
+def simulate_cohort(n_individuals=2000, *, genotypes=None, heritability=0.5, genetic_shares=None, n_snps=2000,
                     n_pgs=300, n_genes=200, simulator="auto", random_state=0):
     """Everything except the images: genetics, latent traits, labels and the truth.
 
@@ -184,6 +198,7 @@ def simulate_cohort(n_individuals=2000, *, genotypes=None, heritability=0.5, n_s
     :func:`make_imaging_genetics` and :func:`generate_to_disk`.
     """
     rng = np.random.default_rng(random_state)
+    shares = dict(GENETIC_SHARES) if genetic_shares is None else dict(genetic_shares)
     if genotypes is not None:
         data, iids = gen.from_dataarray(genotypes, rng)
         n = len(iids)
@@ -226,11 +241,12 @@ def simulate_cohort(n_individuals=2000, *, genotypes=None, heritability=0.5, n_s
         for mod, z in parts.items():
             k = z.shape[1]
             # equal variance shares within a modality, random signs
-            w = rng.choice([-1.0, 1.0], k) * np.sqrt(GENETIC_SHARES[mod] / k)
+            w = rng.choice([-1.0, 1.0], k) * np.sqrt(shares[mod] / k)
             g += z @ w
             weights[trait].update({str(nm): float(wi) for nm, wi in zip(names[mod], w)})
-        causal[trait] = {mod: [str(x) for x in names[mod]] for mod in MODALITIES}
-        loci_ids[trait] = [str(x) for x in names["snp"]]
+        # a modality with no share of the genetic variance has no causal features
+        causal[trait] = {mod: [str(x) for x in names[mod]] if shares[mod] > 0 else [] for mod in MODALITIES}
+        loci_ids[trait] = list(causal[trait]["snp"])
         genetic[:, t] = g
     genetic = _standardise(genetic)
     # non-genetic part: orthogonal to the genetic value, so the heritability is exact
@@ -406,6 +422,7 @@ def make_imaging_genetics(
     missing=None,
     heritability=0.5,
     *,
+    genetic_shares=None,
     n_snps=2000,
     n_pgs=300,
     n_genes=200,
@@ -455,6 +472,11 @@ def make_imaging_genetics(
         ``{"pgs": 0.06, "burden": 0.4}``.
     heritability : float, default=0.5
         Variance share of every latent trait explained by its causal features.
+    genetic_shares : dict, default=None
+        How the genetic variance of each trait splits over the modalities' causal
+        features, e.g. ``{"snp": 0, "pgs": 1, "burden": 0}`` to let only the
+        PGS carry it; ``{"snp": 0.4, "pgs": 0.4, "burden": 0.2}`` when None.
+        Shares are normalised to sum to 1.
     n_snps : int, default=2000
         Number of common SNPs (MAF >= 5 %, evenly thinned, always including the
         planted loci) in the ``snp`` modality; at least 21.
@@ -494,8 +516,10 @@ def make_imaging_genetics(
     missing = dict(DEFAULT_MISSING) if missing is None else missing
     _check_params(n_individuals, image_size, eyes, heritability, missing, n_snps, n_pgs,
                   n_genes, simulator, genotypes)
+    genetic_shares = _check_shares(genetic_shares)
     cohort = simulate_cohort(
-        n_individuals, genotypes=genotypes, heritability=heritability, n_snps=n_snps,
+        n_individuals, genotypes=genotypes, heritability=heritability,
+        genetic_shares=genetic_shares, n_snps=n_snps,
         n_pgs=n_pgs, n_genes=n_genes, simulator=simulator, random_state=random_state,
     )
     ds, truth, _ = _build(cohort, image_size=image_size, eyes=eyes, missing=missing)

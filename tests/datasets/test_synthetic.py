@@ -365,3 +365,18 @@ def test_random_probe_easy_vs_hard():
     t = truth.traits
     assert bench.probe_r2(feats, t["pigmentation"].to_numpy()) > 0.7
     assert bench.probe_r2(feats, t["vessel_tortuosity"].to_numpy()) < 0.5
+
+
+def test_genetic_shares_route_the_signal_through_one_modality():
+    from sklearn.linear_model import LinearRegression
+
+    ds, truth = make_imaging_genetics(400, image_size=16, simulator="independent", heritability=0.8,
+                                      genetic_shares={"pgs": 1.0}, missing={}, random_state=1)
+    traits = truth.traits.loc[ds["individual"].values]
+    for trait, causal in truth.causal.items():
+        assert causal["snp"] == [] and causal["burden"] == [] and truth.loci[trait] == []
+        X = ds["pgs"].sel(pgs_id=causal["pgs"]).values
+        r2 = LinearRegression().fit(X, traits[trait]).score(X, traits[trait])
+        assert abs(r2 - 0.8) < 0.08
+    with pytest.raises(ValueError, match="genetic_shares"):
+        make_imaging_genetics(10, image_size=16, simulator="independent", genetic_shares={"eqtl": 1.0})
