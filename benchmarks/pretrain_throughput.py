@@ -54,7 +54,9 @@ def bare_step_rate(encoder, image_size, batch_size, steps, device, precision, co
         x = x.contiguous(memory_format=torch.channels_last)
     if compile_:
         model.compile()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # the same optimiser settings as the pretrainers (fused Adam)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6,
+                           fused=torch.device(device).type in ("cpu", "cuda"))
     dtype = resolve_precision(precision, device)
 
     def step():

@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from .data import Samples, from_arrays, validate
 from .downstream import ContIGClassifier, ContIGRegressor, ContIGSegmenter
+from .explain import Explainer
 from .gwas import GWASTransformer
 from .pretraining import (
     BarlowTwinsPretrainer,
@@ -27,6 +28,7 @@ __all__ = [
     "ContIGPretrainer",
     "ContIGRegressor",
     "ContIGSegmenter",
+    "Explainer",
     "GWASTransformer",
     "NNCLRPretrainer",
     "Samples",

@@ -129,7 +129,7 @@ def test_image_dataset_with_genetics_resnet_validation_and_encoder(tmp_path):
     assert model.modalities_ == [] and model.n_valid_samples_ == 4
     assert np.isfinite(model.history_[-1, "valid_loss"])
     Z = model.set_output(transform="pandas").transform(ds)
-    assert Z.shape == (16, 512) and list(Z.index) == list(ds["sample"].values)
+    assert Z.shape == (16, 512) and list(Z.index.get_level_values("sample")) == list(ds["sample"].values)
     score = model.score(ds)
     assert 0 <= score <= 1 and model.score(ds) == score
     path = model.save_encoder(tmp_path / "enc.safetensors")
