@@ -68,9 +68,8 @@ def biobank(tmp_path_factory):
 def pipeline_run(biobank):
     ds, _, bfile = biobank
     gpcs = genetic_pcs(bfile, n_pcs=5, threads=1)
-    # the pretrainer's DataFrame is indexed by sample id ("<iid>_L"/"<iid>_R");
-    # this Series maps sample id -> individual id for GWASTransformer
-    individuals = pd.Series(ds["individual"].values, index=ds["sample"].values)
+    # the pretrainer's DataFrame is indexed by (sample, individual): GWASTransformer
+    # aggregates the two eyes of each person without being told who is who
     pretrainer = ContIGPretrainer(
         "resnet18", modalities=["snp", "pgs"], batch_size=128, max_epochs=1,
         hidden_dim=64, projection_dim=32, weight_decay=1e-4, validation_fraction=0.2,
@@ -78,7 +77,7 @@ def pipeline_run(biobank):
     ).set_output(transform="pandas")  # fmt: skip
     pipe = Pipeline([
         ("contig", pretrainer),
-        ("gwas", GWASTransformer(N_COMPONENTS, individuals=individuals, covariates=gpcs)),
+        ("gwas", GWASTransformer(N_COMPONENTS, covariates=gpcs)),
     ])  # fmt: skip
     pheno = pipe.fit_transform(Samples(ds))
     return pipe, pheno, gpcs
@@ -101,7 +100,9 @@ def test_pipeline_gives_one_phenotype_row_per_individual(biobank, pipeline_run):
     assert gwas.covariate_names_ == list(gpcs.columns)
     assert gwas.n_features_in_ == pipe.named_steps["contig"].embedding_dim_ == 512
     emb = pipe[:-1].transform(Samples(ds)[:4])  # the pretrainer's pandas output
-    assert emb.index.name == "sample" and list(emb.index) == list(ds["sample"].values[:4])
+    assert emb.index.names == ["sample", "individual"]
+    assert list(emb.index.get_level_values("sample")) == list(ds["sample"].values[:4])
+    assert list(emb.index.get_level_values("individual")) == list(ds["individual"].values[:4])
 
 
 def test_gwas_on_embedding_pcs_is_well_formed(biobank, pipeline_run, tmp_path):
