@@ -9,9 +9,10 @@ import pandas as pd
 def linear_probe_r2(features, targets, *, cv=5, groups=None, random_state=0) -> pd.Series:
     """Cross-validated R^2 of a ridge probe from embeddings to each target column.
 
-    Standardises the features, drops near-constant ones first (a randomly
-    initialised network in eval mode has near-dead units, whose rescaling can
-    blow up a fold), and picks the ridge penalty by inner generalised CV.
+    Drops near-constant features, standardises the rest and clips them at 5
+    standard deviations before the ridge (a randomly initialised network in eval
+    mode has near-dead units and heavy-tailed ones, whose rescaled outliers blow
+    up a held-out fold), and picks the ridge penalty by inner generalised CV.
 
     Parameters
     ----------
@@ -39,7 +40,7 @@ def linear_probe_r2(features, targets, *, cv=5, groups=None, random_state=0) -> 
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import GroupKFold, KFold, cross_val_score
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     X = np.asarray(features, dtype=np.float64)
     if X.ndim != 2:
@@ -56,7 +57,8 @@ def linear_probe_r2(features, targets, *, cv=5, groups=None, random_state=0) -> 
         folds = list(GroupKFold(cv).split(X, groups=groups))
     else:
         folds = list(KFold(cv, shuffle=True, random_state=random_state).split(X))
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 5, 15)))
+    clip = FunctionTransformer(np.clip, kw_args={"a_min": -5.0, "a_max": 5.0})
+    model = make_pipeline(StandardScaler(), clip, StandardScaler(), RidgeCV(alphas=np.logspace(-2, 5, 15)))
     out = {}
     for col in T.columns:
         y = np.asarray(T[col], dtype=np.float64)
