@@ -47,7 +47,10 @@ def linear_probe_r2(features, targets, *, cv=5, groups=None, random_state=0) -> 
         raise ValueError(f"features must be 2-D (n, d), got shape {X.shape}")
     if isinstance(targets, dict):
         targets = pd.DataFrame(targets)
-    T = targets if isinstance(targets, pd.DataFrame) else pd.DataFrame(np.asarray(targets).reshape(len(X), -1))
+    if not isinstance(targets, pd.DataFrame):
+        values = np.asarray(targets)
+        targets = pd.DataFrame(values.reshape(len(values), -1))
+    T = targets
     if len(T) != len(X):
         raise ValueError(f"targets has {len(T)} rows, features has {len(X)}")
     sd = X.std(0)
