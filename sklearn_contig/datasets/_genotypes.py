@@ -210,14 +210,15 @@ def from_dataarray(genotypes, rng) -> tuple[GenotypeData, np.ndarray]:
 def thin_common(data: GenotypeData, n_snps, must_include=()) -> np.ndarray:
     """Indices of ~``n_snps`` common variants spread evenly along the genome.
 
-    Every k-th common variant (MAF >= 5 %), plus the indices in ``must_include``,
-    sorted by position.
+    Common variants (MAF >= 5 %) evenly spaced from the first to the last, plus
+    the indices in ``must_include``, sorted by position.
     """
     common = np.flatnonzero(data.maf >= COMMON_MAF)
     if len(common) == 0:
         common = np.argsort(-data.maf)[: max(n_snps, 1)]
-    step = max(1, len(common) // max(n_snps, 1))
-    chosen = common[::step][:n_snps]
+    # evenly spaced over all common variants, so the last chromosome is covered too
+    picks = np.linspace(0, len(common) - 1, min(n_snps, len(common))).round().astype(int)
+    chosen = common[np.unique(picks)]
     chosen = np.union1d(chosen, np.asarray(must_include, dtype=int))
     if len(chosen) > n_snps:
         # drop evenly spaced non-required ones
