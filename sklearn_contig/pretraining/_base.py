@@ -97,6 +97,7 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "callbacks": [list, None],
         "verbose": ["verbose"],
+        "accelerator": "no_validation",
     }
 
     # ------------------------------------------------------------------ hooks
@@ -186,7 +187,12 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
             "pin_memory": pin,
             "persistent_workers": self.num_workers > 0,
         }
-        return NeuralNet(
+        net_cls, extra = NeuralNet, {"device": device}
+        if getattr(self, "accelerator", None) is not None:
+            from ._accelerate import AcceleratedNet
+
+            net_cls, extra = AcceleratedNet, {"accelerator": self.accelerator, "device": None}
+        return net_cls(
             module=module,
             criterion=criterion,
             optimizer=torch.optim.Adam,
@@ -204,7 +210,7 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
             **{f"iterator_valid__{k}": v for k, v in loader.items()},
             callbacks=callbacks,
             verbose=int(self.verbose),
-            device=device,
+            **extra,
         )
 
     # -------------------------------------------------------------------- fit
@@ -232,7 +238,8 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         train_rows, valid_rows = split_by_individual(ds, rows, self.validation_fraction, rng)
-        device = resolve_device(self.device)
+        accelerator = getattr(self, "accelerator", None)
+        device = str(accelerator.device) if accelerator is not None else resolve_device(self.device)
         codes = individual_codes(ds)
         cuda = device.startswith("cuda")
         fork_devices = [torch.device(device).index or 0] if cuda else []
@@ -251,7 +258,8 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
             self._normalization(encoder, ds, train_rows, seed)
             module = self._build_module(encoder, ds, modalities)
             module.augment = augment if augment is not None else getattr(module, "augment", None)
-            module.autocast_dtype = resolve_precision(self.precision, device)
+            # under accelerate, mixed precision is the Accelerator's (mixed_precision=...)
+            module.autocast_dtype = None if accelerator is not None else resolve_precision(self.precision, device)
             if cuda:
                 module = module.to(memory_format=torch.channels_last)
             if self.compile:
@@ -266,6 +274,9 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
             if remaining > 0:
                 net.partial_fit(train_ds, epochs=remaining)
         net.train_split = None  # drop the reference to the data
+        if accelerator is not None:
+            net.accelerator = None  # the Accelerator holds process state; it is a fit-time tool
+            net.device = device
         net.module_.eval()
         self.net_ = net
         self.module_ = net.module_

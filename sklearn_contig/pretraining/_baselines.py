@@ -27,6 +27,7 @@ from ..models import BatchAugment
 from ..models.contig import autocast_context
 from ..models.ssl import BarlowTwinsModule, BYOLModule, NNCLRModule, SimCLRModule, SimSiamModule
 from ._base import BasePretrainer
+from ._callbacks import unwrapped
 
 #: Two-view augmentation the ContIG authors used for the baselines: random
 #: resized crop (area 0.08-1), horizontal flip, colour jitter 0.7/0.7/0.7 with
@@ -65,7 +66,7 @@ class EnqueueMemoryBank(Callback):
 
     def on_batch_end(self, net, training=False, y_pred=None, **kwargs):
         if training and isinstance(y_pred, dict) and "enqueue" in y_pred:
-            net.module_.memory_bank.enqueue(y_pred["enqueue"])
+            unwrapped(net).memory_bank.enqueue(y_pred["enqueue"])
 
 
 class MomentumUpdate(Callback):
@@ -107,7 +108,7 @@ class MomentumUpdate(Callback):
     def on_batch_end(self, net, training=False, **kwargs):
         if not training:
             return
-        module = net.module_
+        module = unwrapped(net)
         module.update_target(self.momentum_at(int(module.momentum_step)))
         module.momentum_step += 1
 
@@ -152,6 +153,10 @@ _COMMON_DOC = """image_size : int, default=None
         repeatable); an int also seeds the views drawn by ``score``.
     callbacks : list of skorch callbacks, default=None
     verbose : int, default=1
+    accelerator : accelerate.Accelerator, default=None
+        Train across the processes started by ``accelerate launch``, as in
+        :class:`ContIGPretrainer` (the momentum and memory-bank callbacks use the
+        unwrapped module).
 
     Attributes
     ----------
@@ -327,7 +332,7 @@ class SimCLRPretrainer(_TwoViewPretrainer):
                  hidden_dim=2048, image_size=None, batch_size=64, max_epochs=100, lr=1e-3, weight_decay=1e-6,
                  augment=True, validation_fraction=0.1, patience=5, device="auto", precision="auto",
                  compile=False, num_workers=0, checkpoint_dir=None, resume=False, random_state=None,
-                 callbacks=None, verbose=1):
+                 callbacks=None, verbose=1, accelerator=None):
         _common_init(self, locals())
 
     def _build_module(self, encoder, ds, modalities):
@@ -385,7 +390,7 @@ class BYOLPretrainer(_TwoViewPretrainer):
                  hidden_dim=4096, predictor_hidden_dim=4096, image_size=None, batch_size=64, max_epochs=100,
                  lr=1e-3, weight_decay=1e-6, augment=True, validation_fraction=0.1, patience=5, device="auto",
                  precision="auto", compile=False, num_workers=0, checkpoint_dir=None, resume=False,
-                 random_state=None, callbacks=None, verbose=1):
+                 random_state=None, callbacks=None, verbose=1, accelerator=None):
         _common_init(self, locals())
 
     def _build_module(self, encoder, ds, modalities):
@@ -434,7 +439,7 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
     def __init__(self, image_encoder="resnet50", *, lambda_param=5e-3, projection_dim=8192, hidden_dim=8192,
                  image_size=None, batch_size=64, max_epochs=100, lr=1e-3, weight_decay=1e-6, augment=True,
                  validation_fraction=0.1, patience=5, device="auto", precision="auto", compile=False,
-                 num_workers=0, checkpoint_dir=None, resume=False, random_state=None, callbacks=None, verbose=1):
+                 num_workers=0, checkpoint_dir=None, resume=False, random_state=None, callbacks=None, verbose=1, accelerator=None):
         _common_init(self, locals())
 
     def _build_module(self, encoder, ds, modalities):
@@ -478,7 +483,7 @@ class SimSiamPretrainer(_TwoViewPretrainer):
     def __init__(self, image_encoder="resnet50", *, projection_dim=2048, hidden_dim=2048, predictor_hidden_dim=512,
                  image_size=None, batch_size=64, max_epochs=100, lr=1e-3, weight_decay=1e-6, augment=True,
                  validation_fraction=0.1, patience=5, device="auto", precision="auto", compile=False,
-                 num_workers=0, checkpoint_dir=None, resume=False, random_state=None, callbacks=None, verbose=1):
+                 num_workers=0, checkpoint_dir=None, resume=False, random_state=None, callbacks=None, verbose=1, accelerator=None):
         _common_init(self, locals())
 
     def _build_module(self, encoder, ds, modalities):
@@ -531,7 +536,7 @@ class NNCLRPretrainer(_TwoViewPretrainer):
                  hidden_dim=2048, predictor_hidden_dim=4096, image_size=None, batch_size=64, max_epochs=100,
                  lr=1e-3, weight_decay=1e-6, augment=True, validation_fraction=0.1, patience=5, device="auto",
                  precision="auto", compile=False, num_workers=0, checkpoint_dir=None, resume=False,
-                 random_state=None, callbacks=None, verbose=1):
+                 random_state=None, callbacks=None, verbose=1, accelerator=None):
         _common_init(self, locals())
 
     def _build_module(self, encoder, ds, modalities):

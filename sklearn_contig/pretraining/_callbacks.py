@@ -25,6 +25,18 @@ def _state(module) -> dict:
     return {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
 
 
+def unwrapped(net):
+    """The plain module of a net (unwrapped from DistributedDataParallel under accelerate)."""
+    accelerator = getattr(net, "accelerator", None)
+    return net.module_ if accelerator is None else accelerator.unwrap_model(net.module_)
+
+
+def is_main_process(net) -> bool:
+    """Whether this process writes files and prints (always, without accelerate)."""
+    accelerator = getattr(net, "accelerator", None)
+    return accelerator is None or accelerator.is_main_process
+
+
 def save_state_file(module, path: Path) -> None:
     """Write a module's state dict as safetensors, atomically."""
     from safetensors.torch import save_file
@@ -50,7 +62,7 @@ def load_checkpoint(net, dirname) -> None:
     from skorch.history import History
 
     d = Path(dirname)
-    net.module_.load_state_dict(load_state_file(d / PARAMS))
+    unwrapped(net).load_state_dict(load_state_file(d / PARAMS))
     net.optimizer_.load_state_dict(torch.load(d / OPTIMIZER, map_location=net.device, weights_only=True))
     net.history = History.from_file(str(d / HISTORY))
 
@@ -120,17 +132,17 @@ class TrainingControl(Callback):
         if value is not None:
             if self._improved(value):
                 self.best_, self.best_epoch_, self.misses_ = value, row["epoch"], 0
-                self.best_state_ = _state(net.module_)
-                if self.dirname is not None:
-                    save_state_file(net.module_, Path(self.dirname) / BEST)
+                self.best_state_ = _state(unwrapped(net))
+                if self.dirname is not None and is_main_process(net):
+                    save_state_file(unwrapped(net), Path(self.dirname) / BEST)
             else:
                 self.misses_ += 1
             stop = self.patience is not None and self.misses_ >= self.patience
             if stop:
                 net.history.record("stopped_early", True)
-        if self.dirname is not None:
+        if self.dirname is not None and is_main_process(net):
             d = Path(self.dirname)
-            save_state_file(net.module_, d / PARAMS)
+            save_state_file(unwrapped(net), d / PARAMS)
             _atomic(d / OPTIMIZER, lambda p: torch.save(net.optimizer_.state_dict(), p))
             _atomic(d / HISTORY, lambda p: net.history.to_file(str(p)))
         # Stop at the start of the next epoch, so that the other callbacks (the
@@ -142,15 +154,15 @@ class TrainingControl(Callback):
             # the net has already opened the row of the epoch that will not run
             if len(net.history) and set(net.history[-1]) <= {"epoch", "batches"}:
                 net.history.pop()
-            if net.verbose:
+            if net.verbose and is_main_process(net):
                 print(f"Stopping early: no {self.monitor} improvement for {self.patience} epochs.")
             raise KeyboardInterrupt
 
     def on_train_end(self, net, **kwargs):
         if self.best_state_ is not None:
-            if net.verbose and len(net.history) and net.history[-1]["epoch"] != self.best_epoch_:
+            if net.verbose and is_main_process(net) and net.history[-1]["epoch"] != self.best_epoch_:
                 print(f"Restoring the weights of epoch {self.best_epoch_} ({self.monitor}={self.best_:.4f}).")
-            net.module_.load_state_dict(self.best_state_)
+            unwrapped(net).load_state_dict(self.best_state_)
         self.best_state_ = None  # do not keep a second copy of the weights on the estimator
 
 

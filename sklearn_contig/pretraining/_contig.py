@@ -104,6 +104,14 @@ class ContIGPretrainer(BasePretrainer):
     callbacks : list of skorch callbacks, default=None
     verbose : int, default=1
         1 prints the skorch epoch table, 2 adds per-batch progress bars.
+    accelerator : accelerate.Accelerator, default=None
+        Train across the processes started by ``accelerate launch`` (several
+        GPUs or machines): the Accelerator shards the data, wraps the model in
+        DistributedDataParallel and handles mixed precision (``device`` and
+        ``precision`` are then ignored); the loss gathers the embeddings of all
+        processes, so negatives come from the global batch. Needs the
+        ``accelerate`` package (``pip install sklearn-contig[gpu]``). Dropped from the
+        fitted estimator after training.
 
     Attributes
     ----------
@@ -175,6 +183,7 @@ class ContIGPretrainer(BasePretrainer):
         random_state=None,
         callbacks=None,
         verbose=1,
+        accelerator=None,
     ):
         self.image_encoder = image_encoder
         self.modalities = modalities
@@ -202,6 +211,7 @@ class ContIGPretrainer(BasePretrainer):
         self.random_state = random_state
         self.callbacks = callbacks
         self.verbose = verbose
+        self.accelerator = accelerator
 
     # ------------------------------------------------------------------ hooks
     def _prepare(self, ds):
