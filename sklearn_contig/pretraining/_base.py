@@ -26,7 +26,7 @@ from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from .._pickle import state_without_optimizer
-from ..data import CohortDataset, as_dataset, collate_batch, individual_codes
+from ..data import CohortDataset, as_dataset, collate_batch, individual_codes, make_loader
 from ..data._schema import IMAGE, validate
 from ..models import IMAGE_ENCODERS, BatchAugment, ImageEncoder
 from ..models import save_encoder as _save_encoder
@@ -304,9 +304,10 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
         if ds is not None:
             if IMAGE not in ds:
                 raise ValueError("X has no 'image' variable")
-            data = CohortDataset(ds, [], include_image=True)
-            for start in range(0, len(data), bs):
-                batch, _ = data.__getitems__(np.arange(start, min(start + bs, len(data))))
+            # decoded in DataLoader worker processes when num_workers > 0
+            loader = make_loader(CohortDataset(ds, [], include_image=True), bs, num_workers=self.num_workers,
+                                 pin_memory=torch.cuda.is_available())
+            for batch, _ in loader:
                 yield batch["image"]
             return
         if isinstance(X, xr.DataArray):
