@@ -268,7 +268,10 @@ class Explainer(BaseEstimator):
         captum's ``IntegratedGradients``, ``DeepLift`` (rescale rule; ResNet image
         encoders are run through a copy with one ReLU module per use, see
         :func:`deeplift_safe`), or ``NoiseTunnel`` (SmoothGrad) over Integrated
-        Gradients.
+        Gradients. DeepLift's rescale rule covers only the ReLUs, not the
+        normalisation and log-sum-exp of the loss, so its attributions do not sum
+        to ``E(x) - E(baseline)``: expect a large ``delta``. Use Integrated
+        Gradients when completeness matters.
     n_reference : int, default=1000
         Size of the reference batch (individuals); all individuals of the
         reference Dataset when it has fewer. At least 2.
