@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import os
-from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
@@ -30,6 +29,7 @@ from ..data._schema import IMAGE
 from ..models import IMAGE_ENCODERS, BatchAugment, ImageEncoder, load_encoder
 from ..models.contig import autocast_context
 from ..pretraining._base import (
+    TRAINING_CONSTRAINTS,
     BasePretrainer,
     resolve_device,
     resolve_precision,
@@ -101,21 +101,7 @@ class BaseDownstream(BaseEstimator):
         "image_encoder": [StrOptions(set(IMAGE_ENCODERS)), None],
         "freeze_encoder": ["boolean"],
         "target": [str, None],
-        "image_size": [Interval(Integral, 8, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "augment": ["boolean", dict],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left"), None],
-        "device": [str],
-        "precision": [StrOptions({"auto", "32", "bf16"})],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "random_state": ["random_state"],
-        "callbacks": [list, None],
-        "verbose": ["verbose"],
+        **TRAINING_CONSTRAINTS,
     }
 
     # The pretrainers' training machinery, reused as is: skorch net with early
@@ -320,22 +306,30 @@ class BaseDownstream(BaseEstimator):
         return self.net_.history
 
     # ---------------------------------------------------------------- predict
+    #: Smallest batch used for prediction, and the dtype of ``_forward``'s output.
+    _predict_batch_min = 64
+    _output_dtype = np.float64
+
+    def _outputs(self, raw):
+        """Map the module's raw output for one batch to the tensor ``_forward`` returns."""
+        return raw
+
     @torch.no_grad()
     def _forward(self, X) -> np.ndarray:
-        """Raw network outputs for ``X`` as float64, in eval mode, batch by batch."""
+        """Network outputs for ``X`` (through ``_outputs``), in eval mode, batch by batch."""
         check_is_fitted(self, "net_")
         ds, _ = self._input(X, reset=False)
         module = self.module_.eval()
         device = next(module.parameters()).device
         data = CohortDataset(ds, [], codes=np.zeros(ds.sizes["sample"], dtype=np.int64))
-        bs = max(self.batch_size, 64)
+        bs = max(self.batch_size, self._predict_batch_min)
         out = []
         for start in range(0, len(data), bs):
             batch, _ = data.__getitems__(np.arange(start, min(start + bs, len(data))))
-            out.append(module(batch["image"].to(device)).float().cpu().numpy())
+            out.append(self._outputs(module(batch["image"].to(device))).float().cpu().numpy())
         if not out:
             raise ValueError("X has no samples")
-        return np.concatenate(out).astype(np.float64)
+        return np.concatenate(out).astype(self._output_dtype)
 
     def __getstate__(self):
         # pickles for inference: without the optimizer state (see checkpoint_dir)

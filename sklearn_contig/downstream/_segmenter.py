@@ -193,22 +193,12 @@ class ContIGSegmenter(BaseDownstream):
     def _make_dataset(self, ds, indices, y, codes):
         return _MaskDataset(ds, [], indices=indices, y=y, codes=codes)
 
-    @torch.no_grad()
-    def _forward(self, X):
-        from sklearn.utils.validation import check_is_fitted
+    _predict_batch_min = 16  # full-resolution masks: smaller prediction batches
+    _output_dtype = np.float32
 
-        check_is_fitted(self, "net_")
-        ds, _ = self._input(X, reset=False)
-        module = self.module_.eval()
-        device = next(module.parameters()).device
-        data = CohortDataset(ds, [], codes=np.zeros(ds.sizes["sample"], dtype=np.int64))
-        bs = max(self.batch_size, 16)
-        out = []
-        for start in range(0, len(data), bs):
-            batch, _ = data.__getitems__(np.arange(start, min(start + bs, len(data))))
-            logits, _ = module(batch["image"].to(device))
-            out.append(torch.sigmoid(logits).float().cpu().numpy())
-        return np.concatenate(out)
+    def _outputs(self, raw):
+        logits, _ = raw
+        return torch.sigmoid(logits)
 
     def fit(self, X, y=None):
         """Fit the encoder and the U-Net decoder.

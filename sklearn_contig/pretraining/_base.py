@@ -70,6 +70,26 @@ def split_by_individual(ds, rows, fraction, rng):
     return rows[~in_valid], rows[in_valid]
 
 
+#: Constraints of the training parameters shared by pretrainers and downstream estimators.
+TRAINING_CONSTRAINTS: dict = {
+    "image_size": [Interval(Integral, 8, None, closed="left"), None],
+    "batch_size": [Interval(Integral, 2, None, closed="left")],
+    "max_epochs": [Interval(Integral, 0, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "augment": ["boolean", dict],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "patience": [Interval(Integral, 1, None, closed="left"), None],
+    "device": [str],
+    "precision": [StrOptions({"auto", "32", "bf16"})],
+    "num_workers": [Interval(Integral, 0, None, closed="left")],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "random_state": ["random_state"],
+    "callbacks": [list, None],
+    "verbose": ["verbose"],
+}
+
+
 class BasePretrainer(TransformerMixin, BaseEstimator):
     """Base class of the pretrainers; not for direct use.
 
@@ -79,24 +99,10 @@ class BasePretrainer(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **TRAINING_CONSTRAINTS,
         "image_encoder": [StrOptions(set(IMAGE_ENCODERS))],
-        "image_size": [Interval(Integral, 8, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "augment": ["boolean", dict],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left"), None],
-        "device": [str],
-        "precision": [StrOptions({"auto", "32", "bf16"})],
         "compile": ["boolean"],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "checkpoint_dir": [str, os.PathLike, None],
         "resume": ["boolean"],
-        "random_state": ["random_state"],
-        "callbacks": [list, None],
-        "verbose": ["verbose"],
         "accelerator": "no_validation",
     }
 
