@@ -1,7 +1,14 @@
 """Data layer: the cohort Dataset, its validation, readers and torch loaders."""
 
 from ._samples import Samples, as_dataset
-from ._torch import CohortDataset, collate_batch, fill_values, individual_codes, make_loader
+from ._torch import (
+    CohortDataset,
+    collate_batch,
+    fill_values,
+    individual_codes,
+    inference_batch_size,
+    make_loader,
+)
 from ._schema import (
     FEATURE_DIMS,
     GENETIC,
@@ -29,6 +36,7 @@ __all__ = [
     "collate_batch",
     "fill_values",
     "individual_codes",
+    "inference_batch_size",
     "make_loader",
     "FEATURE_DIMS",
     "GENETIC",

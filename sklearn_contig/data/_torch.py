@@ -93,6 +93,21 @@ class CohortDataset(Dataset):
     def __getitem__(self, i):
         return self.__getitems__([i])
 
+    def batches(self, batch_size=None, *, num_workers=0, pin_memory=False):
+        """Iterate over the samples in order, one ``(X, y)`` batch at a time.
+
+        The one inference path of the package (``transform``, ``predict``, the
+        explainer's encoding): batches of :func:`inference_batch_size`
+        ``(batch_size)`` read by :meth:`__getitems__`, decoded in DataLoader
+        worker processes when ``num_workers > 0``.
+        """
+        size = inference_batch_size(batch_size)
+        if num_workers > 0:
+            yield from make_loader(self, size, num_workers=num_workers, pin_memory=pin_memory)
+            return
+        for start in range(0, len(self), size):
+            yield self.__getitems__(np.arange(start, min(start + size, len(self))))
+
     def __getitems__(self, idx):
         rows = self.indices[np.asarray(idx, dtype=np.int64)]
         order = np.argsort(rows, kind="stable")
@@ -123,6 +138,16 @@ class CohortDataset(Dataset):
         X["individual"] = torch.from_numpy(self.codes[rows])
         y = torch.zeros(len(rows)) if self.y is None else torch.as_tensor(self.y[rows])
         return X, y
+
+
+#: Smallest batch of the inference path: large enough to keep a device busy,
+#: small enough for 448 px images on a CPU.
+INFERENCE_BATCH_MIN = 64
+
+
+def inference_batch_size(batch_size=None) -> int:
+    """Batch size of inference: the training ``batch_size``, at least ``INFERENCE_BATCH_MIN``."""
+    return max(int(batch_size or 0), INFERENCE_BATCH_MIN)
 
 
 def make_loader(dataset, batch_size, *, shuffle=False, num_workers=0, pin_memory=False, drop_last=False, generator=None):

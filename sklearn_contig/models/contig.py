@@ -79,14 +79,28 @@ class ContIGModule(nn.Module):
             return out, torch.zeros_like(mask)
         return out.index_put((rows,), enc(x[rows]).to(out.dtype)), mask
 
+    def project_image(self, name: str, h: torch.Tensor) -> torch.Tensor:
+        """Image-side projection ``p_v^m(h)`` of image embeddings for modality ``name``."""
+        return self.image_heads[name](h)
+
+    def project_genetics(self, name: str, x: torch.Tensor, mask: torch.Tensor | None = None):
+        """Genetic-side projection ``p_m(f_m(x))`` of modality ``name``.
+
+        With ``mask`` (bool, row present) only the present rows are encoded and
+        ``(z, used_mask)`` is returned, absent rows zero; without it every row of
+        ``x`` is encoded and ``z`` alone is returned (the explainer's path).
+        """
+        if mask is None:
+            return self.genetic_heads[name](self.genetic_encoders[name](x))
+        hg, used = self.encode_genetics(name, x, mask)
+        return self.genetic_heads[name](hg), used
+
     def project(self, h: torch.Tensor, genetics: dict) -> dict:
         """Projections per modality from the image embedding and the genetic inputs."""
         pairs = {}
         for name in self.genetic_encoders:
-            hg, mask = self.encode_genetics(name, genetics[name], genetics[f"{name}_mask"])
-            zv = self.image_heads[name](h)
-            zg = self.genetic_heads[name](hg)
-            pairs[name] = (zv, zg, mask)
+            zg, mask = self.project_genetics(name, genetics[name], genetics[f"{name}_mask"])
+            pairs[name] = (self.project_image(name, h), zg, mask)
         return pairs
 
     def forward(self, image, individual=None, **genetics):

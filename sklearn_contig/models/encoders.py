@@ -144,12 +144,16 @@ class ImageEncoder(nn.Module):
         """Standardise with the stored per-channel statistics."""
         return (x - self.mean) / self.std
 
+    def embed_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Embed images already scaled to [0, 1] by :meth:`to_unit` (and maybe augmented)."""
+        return self.backbone(self.normalize(x))
+
     def forward(self, x: torch.Tensor, augment: nn.Module | None = None) -> torch.Tensor:
         """Embed raw images; ``augment`` (e.g. :class:`BatchAugment`) runs on [0, 1] input."""
         x = self.to_unit(x)
         if augment is not None:
             x = augment(x)
-        return self.backbone(self.normalize(x))
+        return self.embed_unit(x)
 
 
 def save_encoder(encoder: ImageEncoder, path) -> Path:
