@@ -36,6 +36,51 @@ def fill_values(ds, modalities, rows=None) -> dict[str, np.ndarray]:
     return out
 
 
+def column_scaling(values: np.ndarray, kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Per-column location and scale of one modality's present rows, ignoring NaN.
+
+    ``kind="snp"`` (allele dosages): the field's convention, location ``2p`` and
+    scale ``sqrt(2p(1-p))`` with ``p`` the column's allele frequency; otherwise
+    the column mean and standard deviation. A constant column (or one with
+    fewer than two values) gets scale 1, so it is kept and never divides by 0.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    counts = (~np.isnan(values)).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loc = np.where(counts > 0, np.nansum(values, 0) / np.maximum(counts, 1), 0.0)
+        if kind == "snp":
+            p = np.clip(loc / 2.0, 0.0, 1.0)
+            scale = np.sqrt(2.0 * p * (1.0 - p))
+        else:
+            dev = np.where(np.isnan(values), 0.0, values - loc)
+            scale = np.sqrt((dev**2).sum(0) / np.maximum(counts - 1, 1))
+    tiny = ~(scale > 1e-12 * np.maximum(np.abs(loc), 1.0)) | (counts < 2)
+    scale = np.where(tiny, 1.0, scale)
+    return loc.astype(np.float32), scale.astype(np.float32)
+
+
+def genetic_scaling(ds, modalities, rows=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{modality: (location, scale)}`` from the present rows of ``rows``.
+
+    Raises ``ValueError`` naming a modality whose values are all identical on
+    those rows (it can carry no signal, and usually means a broken input).
+    """
+    out = {}
+    for name in modalities:
+        var = ds[name] if rows is None else ds[name].isel(sample=rows)
+        values = np.asarray(var.values, dtype=np.float32)
+        present = ~np.all(np.isnan(values), axis=1)
+        values = values[present]
+        finite = values[~np.isnan(values)]
+        if finite.size and np.all(finite == finite.flat[0]):
+            raise ValueError(
+                f"genetic modality {name!r} has the same value ({float(finite.flat[0]):g}) in every "
+                "present entry of the training rows; it carries no signal (check the input, or drop it)"
+            )
+        out[name] = column_scaling(values, "snp" if IMPUTATION.get(name) == "mode" else "mean")
+    return out
+
+
 def collate_batch(batch):
     """``collate_fn`` for :class:`CohortDataset`: batches arrive already collated."""
     return batch

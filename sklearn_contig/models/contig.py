@@ -91,9 +91,13 @@ class ContIGModule(nn.Module):
         ``x`` is encoded and ``z`` alone is returned (the explainer's path).
         """
         if mask is None:
-            return self.genetic_heads[name](self.genetic_encoders[name](x))
+            return self.project_genetic_embedding(name, self.genetic_encoders[name](x))
         hg, used = self.encode_genetics(name, x, mask)
-        return self.genetic_heads[name](hg), used
+        return self.project_genetic_embedding(name, hg), used
+
+    def project_genetic_embedding(self, name: str, hg: torch.Tensor) -> torch.Tensor:
+        """Genetic-side projection ``p_m(hg)`` of genetic embeddings ``hg`` of modality ``name``."""
+        return self.genetic_heads[name](hg)
 
     def project(self, h: torch.Tensor, genetics: dict) -> dict:
         """Projections per modality from the image embedding and the genetic inputs."""

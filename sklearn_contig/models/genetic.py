@@ -18,6 +18,12 @@ class GeneticEncoder(nn.Module):
     :meth:`ContIGModule.forward`): missing rows then never enter the BatchNorm
     statistics nor receive gradients.
 
+    The input is standardised first, ``(x - loc) / scale``, with per-feature
+    buffers set by :meth:`set_standardization` (identity until then), so the
+    encoder takes genetic scores at the scale the user's pipeline wrote them
+    (``plink2 --score`` averages near 1e-4, burden counts in the tens) and
+    gradients and attributions are with respect to those raw inputs.
+
     Parameters
     ----------
     in_features : int
@@ -42,6 +48,14 @@ class GeneticEncoder(nn.Module):
             layers += [nn.Linear(hidden, hidden), nn.ReLU(), nn.BatchNorm1d(hidden)]
         self.net = nn.Sequential(*layers)
         self.out_dim = in_features if kind == "None" else hidden
+        self.register_buffer("loc", torch.zeros(in_features))
+        self.register_buffer("scale", torch.ones(in_features))
+
+    @torch.no_grad()
+    def set_standardization(self, loc, scale) -> None:
+        """Set the per-feature location and scale of the raw input."""
+        self.loc.copy_(torch.as_tensor(loc, dtype=torch.float32).reshape(self.loc.shape))
+        self.scale.copy_(torch.as_tensor(scale, dtype=torch.float32).reshape(self.scale.shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b_m, in) -> (b_m, out_dim)
-        return self.net(x)
+        return self.net((x - self.loc) / self.scale)
