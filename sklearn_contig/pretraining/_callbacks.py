@@ -1,4 +1,4 @@
-"""skorch callbacks shared by the pretrainers: checkpoint/resume and early stopping."""
+"""skorch callbacks of every trained estimator: checkpoint/resume, early stopping, loss parts."""
 
 from __future__ import annotations
 
