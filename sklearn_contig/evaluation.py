@@ -1,4 +1,4 @@
-"""Label-efficient evaluation of embeddings: linear probes."""
+"""Evaluation on known ground truth: linear probes of embeddings, attribution ROC-AUC."""
 
 from __future__ import annotations
 
@@ -67,3 +67,64 @@ def linear_probe_r2(features, targets, *, cv=5, groups=None, random_state=0) -> 
         y = np.asarray(T[col], dtype=np.float64)
         out[col] = float(cross_val_score(model, X, y, cv=folds, scoring="r2").mean())
     return pd.Series(out, name="r2")
+
+
+def attribution_auc(result, causal, traits, *, modality) -> float:
+    """ROC-AUC of global attributions: causal features of ``traits`` vs noise features.
+
+    Scores every feature of ``modality`` by its global attribution (e.g. mean
+    ``|attribution|`` from :meth:`~sklearn_contig.explain.Explainer.global_`);
+    the positives are the causal features of ``traits``, the negatives the
+    features causal for no trait of ``causal`` (noise). Features causal only for
+    other traits are left out, so one trait's score is not diluted by the
+    others' causal features.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A global attribution result with a 1-D variable ``modality`` whose
+        coordinate holds the feature names.
+    causal : dict of str to dict of str to list of str
+        Trait -> modality -> causal feature names (``truth.causal`` of
+        :func:`~sklearn_contig.datasets.make_imaging_genetics`).
+    traits : str or list of str
+        Traits whose causal features are the positives.
+    modality : str
+
+    Returns
+    -------
+    auc : float
+        NaN when the modality has no positive or no negative feature.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> glob = xr.Dataset({"pgs": ("pgs_id", [0.9, 0.5, 0.4, 0.1])},
+    ...                   coords={"pgs_id": ["a", "c", "b", "d"]})
+    >>> causal = {"t1": {"pgs": ["a", "b"]}, "t2": {"pgs": ["c"]}}
+    >>> attribution_auc(glob, causal, "t1", modality="pgs")  # a, b vs noise d
+    1.0
+    >>> attribution_auc(glob, causal, ["t1", "t2"], modality="pgs")
+    1.0
+    """
+    from sklearn.metrics import roc_auc_score
+
+    if isinstance(traits, str):
+        traits = [traits]
+    traits = list(traits)
+    unknown = [t for t in traits if t not in causal]
+    if unknown:
+        raise ValueError(f"traits {unknown} are not in causal (known: {sorted(causal)})")
+    if modality not in result:
+        raise ValueError(f"result has no variable {modality!r} (has {sorted(result.data_vars)})")
+    da = result[modality]
+    if da.ndim != 1:
+        raise ValueError(f"result[{modality!r}] must be 1-D (one score per feature), got dims {da.dims}")
+    positive = {str(f) for t in traits for f in causal[t].get(modality, [])}
+    any_causal = {str(f) for t in causal for f in causal[t].get(modality, [])}
+    names = np.asarray(da[da.dims[0]].values).astype(str)
+    keep = np.array([f in positive or f not in any_causal for f in names])
+    label = np.array([f in positive for f in names])[keep]
+    if label.all() or not label.any():
+        return float("nan")
+    return float(roc_auc_score(label, np.asarray(da.values, dtype=float)[keep]))

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from sklearn_contig.evaluation import linear_probe_r2
+import xarray as xr
+
+from sklearn_contig.evaluation import attribution_auc, linear_probe_r2
 
 
 def test_probe_survives_heavy_tailed_and_dead_units():
@@ -29,3 +31,33 @@ def test_probe_with_groups_and_bad_shapes():
         linear_probe_r2(X[:, 0], X[:, 0])
     with pytest.raises(ValueError, match="targets has 59 rows"):
         linear_probe_r2(X, X[:59, 0])
+
+
+def _glob(names, scores):
+    return xr.Dataset({"pgs": ("pgs_id", np.asarray(scores, float))}, coords={"pgs_id": names})
+
+
+def test_attribution_auc_positives_negatives_and_left_out():
+    causal = {"t1": {"pgs": ["a", "b"], "snp": ["s1"]}, "t2": {"pgs": ["c"]}}
+    # c is causal for t2 only: left out when scoring t1, so its top score does not count
+    glob = _glob(["c", "a", "n1", "b", "n2"], [10.0, 5.0, 4.0, 3.0, 1.0])
+    assert attribution_auc(glob, causal, "t1", modality="pgs") == 0.75  # a > n1, n2; b > n2 only
+    assert attribution_auc(glob, causal, ["t2"], modality="pgs") == 1.0
+    assert attribution_auc(glob, causal, ["t1", "t2"], modality="pgs") == pytest.approx(5 / 6)
+    # same scores, reversed ranking
+    assert attribution_auc(_glob(["a", "b", "n1"], [0.0, 0.1, 1.0]), causal, "t1", modality="pgs") == 0.0
+    # no negative feature, or no positive one: undefined
+    assert np.isnan(attribution_auc(_glob(["a", "b"], [1.0, 2.0]), causal, "t1", modality="pgs"))
+    assert np.isnan(attribution_auc(_glob(["n1", "n2"], [1.0, 2.0]), causal, "t1", modality="pgs"))
+
+
+def test_attribution_auc_bad_input():
+    causal = {"t1": {"pgs": ["a"]}}
+    glob = _glob(["a", "n"], [1.0, 0.0])
+    with pytest.raises(ValueError, match=r"traits \['t9'\] are not in causal"):
+        attribution_auc(glob, causal, "t9", modality="pgs")
+    with pytest.raises(ValueError, match="result has no variable 'snp'"):
+        attribution_auc(glob, causal, "t1", modality="snp")
+    local = xr.Dataset({"pgs": (("sample", "pgs_id"), np.ones((2, 2)))}, coords={"pgs_id": ["a", "n"]})
+    with pytest.raises(ValueError, match="must be 1-D"):
+        attribution_auc(local, causal, "t1", modality="pgs")
