@@ -1,9 +1,13 @@
-"""Images from files, opened lazily as a dask-backed ``image`` variable.
+"""Images from files, opened lazily as a file-backed ``image`` variable.
 
-Each image is one dask chunk whose task opens, decodes (PIL), converts and
-resizes that single file. Building the Dataset decodes nothing; computing a
-selection (``ds["image"][idx].values``) decodes only the selected files, so
-cohorts of 100k+ images never need to be in memory.
+The ``image`` variable wraps :class:`ImageFileArray`, an xarray backend array
+over the list of paths: indexing it (``ds["image"][idx]``, ``isel``) only
+composes the selection, and reading the values opens, decodes (PIL), converts
+and resizes the selected files, nothing else. A batch read therefore costs what
+decoding its files costs, whatever the size of the cohort (a graph of one dask
+task per file costs time in proportion to the cohort instead), and cohorts of
+100k+ images never need to be in memory. The array pickles as its paths, so
+DataLoader worker processes decode their own batches.
 """
 
 from __future__ import annotations
@@ -12,22 +16,22 @@ import os
 import threading
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
-from dask.base import tokenize
 from PIL import Image, UnidentifiedImageError
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from ._schema import IMAGE, validate
 
-__all__ = ["read_images", "decode_count", "reset_decode_count"]
+__all__ = ["ImageFileArray", "read_images", "decode_count", "reset_decode_count"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class _Counter:
-    """Thread-safe count of decoded images (dask may decode in threads)."""
+    """Thread-safe count of decoded images (selections may be read from threads)."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -63,23 +67,85 @@ def reset_decode_count() -> None:
     _DECODES.reset()
 
 
-def _decode(path: str, size: tuple[int, int], channels: int) -> np.ndarray:
-    """Decode one file to a (1, channels, h, w) uint8 block."""
-    _DECODES.add()
-    mode = "RGB" if channels == 3 else "L"
+def _open(path: str, mode: str) -> Image.Image:
+    """Open and fully decode one file in ``mode``; a ValueError names the file."""
     try:
         with Image.open(path) as img:
-            img = img.convert(mode)
-            if img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+            img.load()
+            return img if img.mode == mode else img.convert(mode)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise ValueError(f"cannot read image file {path!r}: {exc}") from None
-    if arr.ndim == 2:
-        arr = arr[None]
-    else:
-        arr = arr.transpose(2, 0, 1)
-    return arr[None]
+
+
+def _to_array(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """Resize (bilinear) to ``size`` when needed; return a (channels, h, w) uint8 array."""
+    if img.size != (size[1], size[0]):
+        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _decode(path: str, size: tuple[int, int], channels: int) -> np.ndarray:
+    """Decode one file to a (channels, h, w) uint8 array."""
+    _DECODES.add()
+    return _to_array(_open(path, "RGB" if channels == 3 else "L"), size)
+
+
+class ImageFileArray(BackendArray):
+    """Read-only ``(sample, channel, y, x)`` uint8 array backed by image files.
+
+    An xarray backend array: wrapped in
+    :class:`xarray.core.indexing.LazilyIndexedArray`, selections compose without
+    reading, and reading decodes exactly the selected files (each once, in a
+    loop, so the cost is that of decoding them). Pickles as its paths.
+
+    Parameters
+    ----------
+    paths : sequence of str
+    image_size : (int, int)
+        Output ``(h, w)``; files of another size are resized (bilinear).
+    channels : {1, 3}
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from PIL import Image
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     Image.fromarray(np.full((6, 6), 9, np.uint8)).save(f"{tmp}/a.png")
+    ...     arr = ImageFileArray([f"{tmp}/a.png"] * 3, (4, 4), channels=1)
+    ...     block = np.asarray(arr[indexing.BasicIndexer((slice(1, 3), 0, 0, 0))])
+    >>> arr.shape, block.tolist()
+    ((3, 1, 4, 4), [9, 9])
+    """
+
+    def __init__(self, paths, image_size, channels):
+        self.paths = tuple(map(str, paths))
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.channels = int(channels)
+        self.shape = (len(self.paths), self.channels) + self.image_size
+        self.dtype = np.dtype(np.uint8)
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._read
+        )
+
+    def _read(self, key: tuple) -> np.ndarray:
+        """Decode the files selected by an outer key (int, slice or int array per dim)."""
+        first, rest = key[0], tuple(key[1:])
+        if isinstance(first, slice):
+            rows = range(*first.indices(self.shape[0]))
+        else:
+            rows = np.asarray(first, dtype=np.int64)
+        scalar = np.ndim(rows) == 0
+        rows = np.atleast_1d(rows)
+        out = np.empty((len(rows),) + self.shape[1:], dtype=np.uint8)
+        for j, i in enumerate(rows):
+            out[j] = _decode(self.paths[i], self.image_size, self.channels)
+        for axis in range(len(rest), 0, -1):  # outer indexing, one axis at a time
+            k = rest[axis - 1]
+            out = out[(slice(None),) * axis + (k,)]
+        return out[0] if scalar else out
 
 
 def _check_header(path: str) -> None:
@@ -91,49 +157,75 @@ def _check_header(path: str) -> None:
 
 
 def _image_size(image_size) -> tuple[int, int]:
-    if isinstance(image_size, (int, np.integer)):
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
         size = (int(image_size), int(image_size))
     else:
-        size = tuple(int(s) for s in image_size)
+        try:
+            size = tuple(int(s) for s in image_size)
+        except (TypeError, ValueError):
+            size = ()
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"image_size must be a positive int or (h, w), got {image_size!r}")
     return size
 
 
-def _list_files(source: str, pattern: str | None):
-    """Return (paths, sample ids, individual ids) from a folder or a CSV."""
-    if os.path.isdir(source):
-        folder = Path(source)
-        if pattern is None:
-            files = [
-                p for p in folder.iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            ]
-        else:
-            files = [p for p in folder.glob(pattern) if p.is_file()]
-        files = sorted(files)
-        paths = [str(p) for p in files]
-        samples = [p.stem for p in files]
-        return paths, samples, samples
-    if os.path.isfile(source):
-        table = pd.read_csv(source)
-        missing = {"path", "sample"} - set(table.columns)
-        if missing:
-            raise ValueError(
-                f"image table {source!r} needs columns 'path' and 'sample'; "
-                f"missing {sorted(missing)}"
+def _list_files(source, pattern: str | None = None) -> pd.DataFrame:
+    """Table of ``path``, ``sample``, ``individual`` (and ``eye`` when given).
+
+    ``source`` is a folder (sample = individual = file stem), a CSV file or a
+    DataFrame with columns ``path`` and ``sample`` and optionally ``individual``
+    and ``eye``; relative paths of a CSV are relative to its folder.
+    """
+    if isinstance(source, pd.DataFrame):
+        table, base, name = source, None, "image table"
+    else:
+        source = os.fspath(source)
+        if os.path.isdir(source):
+            folder = Path(source)
+            if pattern is None:
+                files = [
+                    p for p in folder.iterdir()
+                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                ]
+            else:
+                files = [p for p in folder.glob(pattern) if p.is_file()]
+            files = sorted(files)
+            stems = [p.stem for p in files]
+            return pd.DataFrame(
+                {"path": [str(p) for p in files], "sample": stems, "individual": stems},
+                dtype=object,
             )
-        base = Path(source).parent
-        paths = [
-            str(p) if os.path.isabs(p) else str(base / p)
-            for p in table["path"].astype(str)
-        ]
-        samples = table["sample"].astype(str).tolist()
-        individuals = (
-            table["individual"].astype(str).tolist() if "individual" in table else samples
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"image folder or CSV {source!r} does not exist")
+        table, base, name = pd.read_csv(source), Path(source).parent, f"image table {source!r}"
+    missing = {"path", "sample"} - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"{name} needs columns 'path' and 'sample'; missing {sorted(missing)}"
         )
-        return paths, samples, individuals
-    raise FileNotFoundError(f"image folder or CSV {source!r} does not exist")
+    paths = [
+        p if base is None or os.path.isabs(p) else str(base / p)
+        for p in table["path"].astype(str)
+    ]
+    out = pd.DataFrame({"path": paths, "sample": table["sample"].astype(str).tolist()}, dtype=object)
+    out["individual"] = (
+        table["individual"].astype(str).tolist() if "individual" in table else out["sample"]
+    )
+    if "eye" in table:
+        out["eye"] = table["eye"].astype(str).tolist()
+    return out
+
+
+def _coords(files: pd.DataFrame) -> dict:
+    """Cohort coordinates of a file table (``eye`` only when the table has it)."""
+    coords = {
+        "sample": np.asarray(files["sample"]).astype(str),
+        "individual": ("sample", np.asarray(files["individual"]).astype(str)),
+        "path": ("sample", np.asarray(files["path"]).astype(str)),
+    }
+    if "eye" in files:
+        coords["eye"] = ("sample", np.asarray(files["eye"]).astype(str))
+    return coords
 
 
 def read_images(
@@ -148,11 +240,11 @@ def read_images(
 
     Parameters
     ----------
-    folder_or_csv : str or path-like
+    folder_or_csv : str, path-like or pandas.DataFrame
         A folder (every ``*.png``, ``*.jpg``, ``*.jpeg`` in it, sorted by name;
-        sample id = file stem) or a CSV with columns ``path`` and ``sample`` and
-        optionally ``individual``. Relative paths in the CSV are relative to the
-        CSV's folder.
+        sample id = file stem) or a CSV (or DataFrame) with columns ``path`` and
+        ``sample`` and optionally ``individual`` and ``eye``. Relative paths in
+        a CSV are relative to the CSV's folder.
     image_size : int or (int, int)
         Output size ``(h, w)`` (an int means square); images are resized with
         bilinear interpolation when they differ.
@@ -168,9 +260,11 @@ def read_images(
     Returns
     -------
     ds : xarray.Dataset
-        ``image`` of dims ``(sample, channel, y, x)``, uint8, dask-backed with one
-        chunk per image, ``attrs["kind"] == "image"``; coordinates ``sample``,
-        ``individual`` and ``path`` (on ``sample``).
+        ``image`` of dims ``(sample, channel, y, x)``, uint8, backed lazily by
+        the files (an :class:`ImageFileArray`; ``ds.chunk()`` turns it into
+        dask), ``attrs["kind"] == "image"``; coordinates ``sample``,
+        ``individual``, ``path`` and, when the table has it, ``eye`` (on
+        ``sample``).
 
     Raises
     ------
@@ -196,27 +290,19 @@ def read_images(
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     size = _image_size(image_size)
-    source = os.fspath(folder_or_csv)
-    paths, samples, individuals = _list_files(source, pattern)
-    if not paths:
-        raise ValueError(f"no image files found in {source!r} (empty file list)")
+    source = folder_or_csv if isinstance(folder_or_csv, pd.DataFrame) else os.fspath(folder_or_csv)
+    files = _list_files(source, pattern)
+    if files.empty:
+        name = "the image table" if isinstance(source, pd.DataFrame) else repr(source)
+        raise ValueError(f"no image files found in {name} (empty file list)")
+    paths = files["path"].tolist()
     if check:
         for path in paths:
             _check_header(path)
-    n = len(paths)
-    name = "read-images-" + tokenize(tuple(paths), size, channels)
-    graph = {
-        (name, i, 0, 0, 0): (_decode, path, size, channels) for i, path in enumerate(paths)
-    }
-    chunks = ((1,) * n, (channels,), (size[0],), (size[1],))
-    image = da.Array(graph, name, chunks=chunks, dtype=np.uint8)
+    image = indexing.LazilyIndexedArray(ImageFileArray(paths, size, channels))
     ds = xr.Dataset(
-        {IMAGE: (("sample", "channel", "y", "x"), image, {"kind": IMAGE})},
-        coords={
-            "sample": np.asarray(samples).astype(str),
-            "individual": ("sample", np.asarray(individuals).astype(str)),
-            "path": ("sample", np.asarray(paths).astype(str)),
-        },
+        {IMAGE: xr.Variable(("sample", "channel", "y", "x"), image, {"kind": IMAGE})},
+        coords=_coords(files),
     )
     validate(ds, min_samples=1)
     return ds

@@ -95,3 +95,67 @@ def test_bad_arguments(tmp_path):
     pd.DataFrame({"file": ["a.png"]}).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="needs columns 'path' and 'sample'"):
         read_images(tmp_path / "bad.csv", 4)
+
+
+def test_truncated_jpeg_named_on_read(tmp_path):
+    folder = _write_pngs(tmp_path / "imgs", 2)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(folder / "cut.jpg")
+    data = (folder / "cut.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
+    ds = read_images(folder, 8, check=True)  # the header is intact
+    with pytest.raises(ValueError, match="cannot read image file .*cut.jpg"):
+        ds["image"].values
+
+
+def test_selections_compose_lazily_and_match_the_full_read(tmp_path):
+    folder = _write_pngs(tmp_path / "imgs", 12, shape=(6, 6))
+    ds = read_images(folder, 4)
+    full = ds["image"].values
+    reset_decode_count()
+    sub = ds.isel(sample=slice(2, 11, 3)).isel(sample=[2, 0], x=slice(1, 3))
+    assert decode_count() == 0
+    np.testing.assert_array_equal(sub["image"].values, full[[8, 2]][..., 1:3])
+    assert decode_count() == 2
+    assert int(ds["image"][5, 1, 0, 0]) == 5
+    np.testing.assert_array_equal(ds["image"][[7, 7, 1]].values, full[[7, 7, 1]])
+    vec = ds["image"].isel(sample=("k", [3, 4]), channel=("k", [0, 2]))
+    np.testing.assert_array_equal(vec.values, full[[3, 4], [0, 2]])
+    assert ds["image"].chunk({"sample": 5}).chunks[0] == (5, 5, 2)
+
+
+def test_pickles_as_paths_and_reads_batches_in_loader_workers(tmp_path):
+    import pickle
+
+    from sklearn_contig.data import CohortDataset, make_loader
+
+    folder = _write_pngs(tmp_path / "imgs", 40, shape=(32, 32))
+    ds = read_images(folder, 32)
+    reset_decode_count()
+    blob = pickle.dumps(ds)
+    assert decode_count() == 0
+    assert len(blob) < 40 * 32 * 32 * 3  # paths, not pixels
+    back = pickle.loads(blob)
+    np.testing.assert_array_equal(back["image"][[3, 39]].values, ds["image"][[3, 39]].values)
+    X, _ = CohortDataset(ds).__getitems__([9, 1, 30])
+    assert X["image"][:, 0, 0, 0].tolist() == [9, 1, 30]
+    loader = make_loader(CohortDataset(ds), 16, num_workers=2)
+    firsts = [X["image"][:, 0, 0, 0] for X, _ in loader]
+    assert np.concatenate(firsts).tolist() == list(range(40))
+
+
+def test_dataframe_source_with_eye(tmp_path):
+    _write_pngs(tmp_path / "imgs", 3)
+    table = pd.DataFrame({
+        "path": [str(tmp_path / "imgs" / f"img{i:03d}.png") for i in range(3)],
+        "sample": ["a_L", "a_R", "b_L"],
+        "individual": ["a", "a", "b"],
+        "eye": ["L", "R", "L"],
+    })
+    ds = read_images(table, 4)
+    assert ds["eye"].values.tolist() == ["L", "R", "L"]
+    assert ds["individual"].values.tolist() == ["a", "a", "b"]
+    with pytest.raises(ValueError, match="needs columns 'path' and 'sample'"):
+        read_images(table.drop(columns="sample"), 4)
+    with pytest.raises(ValueError, match="empty file list"):
+        read_images(table.iloc[:0], 4)
