@@ -25,6 +25,7 @@ from ._schema import (
 )
 from . import _accessor  # noqa: F401  (registers the ``ds.contig`` accessor)
 from ._align import align
+from ._genotypes import genotype_files, read_genotypes
 from ._images import read_images
 from ._plink import read_plink, write_plink
 from ._tables import read_burden, read_pgs
@@ -46,6 +47,7 @@ __all__ = [
     "column_fill",
     "feature_dim",
     "from_arrays",
+    "genotype_files",
     "genetic_modalities",
     "impute_partial",
     "label_variables",
@@ -54,6 +56,7 @@ __all__ = [
     "align",
     "open_zarr",
     "read_burden",
+    "read_genotypes",
     "read_images",
     "read_pgs",
     "read_plink",

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from bed_reader import open_bed, to_bed
+from bed_reader import to_bed
 
-from ._schema import GENETIC, impute_partial
+from ._genotypes import read_genotypes
 
 __all__ = ["read_plink", "write_plink"]
 
@@ -67,6 +67,10 @@ def read_plink(
         selected call missing keeps an all-NaN row (a missing modality). With
         ``impute=False`` missing calls are NaN.
     dtype : float dtype, default=numpy.float32
+        ``numpy.float16`` holds 0, 1, 2 and NaN exactly in half the memory;
+        :func:`read_genotypes` (which this calls) uses it by default and also
+        reads .pgen and .bgen files, filters by allele frequency and reads
+        chunk by chunk.
 
     Returns
     -------
@@ -90,59 +94,12 @@ def read_plink(
     >>> snp.values.tolist()
     [[0.0, 2.0], [1.0, 0.0], [2.0, 1.0]]
     """
-    every = int(every)
-    if every < 1:
-        raise ValueError(f"every must be a positive integer, got {every}")
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise ValueError(f"dtype must be a float dtype (NaN marks missing calls), got {dtype}")
     prefix = _prefix(path)
-    bed_path = prefix + ".bed"
     for ext in (".bed", ".bim", ".fam"):
         if not os.path.exists(prefix + ext):
             raise FileNotFoundError(f"PLINK file {prefix + ext!r} does not exist")
-    with open_bed(bed_path, count_A1=COUNT_A1) as bed:
-        sid = np.asarray(bed.sid).astype(str)
-        index = np.arange(len(sid))
-        if snps is not None:
-            wanted = pd.Index(np.asarray(snps).astype(str))
-            known = pd.Index(sid)
-            if not known.is_unique:
-                raise ValueError(f"{prefix}.bim has duplicate SNP ids; cannot select by id")
-            missing = wanted.difference(known)
-            if len(missing):
-                raise ValueError(
-                    f"snps has {len(missing)} ids not in {prefix}.bim, "
-                    f"e.g. {missing[:5].tolist()}"
-                )
-            index = np.sort(known.get_indexer(wanted.unique()))
-        index = index[::every]
-        if len(index) == 0:
-            raise ValueError(f"no SNP selected from {bed_path!r}")
-        values = bed.read(index=np.s_[:, index], dtype=np.float32)
-        iid = np.asarray(bed.iid).astype(str)
-        snp_coords = {
-            "chromosome": ("snp_id", np.asarray(bed.chromosome)[index].astype(str)),
-            "bp_position": ("snp_id", np.asarray(bed.bp_position)[index]),
-            "allele_1": ("snp_id", np.asarray(bed.allele_1)[index].astype(str)),
-            "allele_2": ("snp_id", np.asarray(bed.allele_2)[index].astype(str)),
-        }
-    if pd.Index(iid).has_duplicates:
-        dup = pd.Index(iid)[pd.Index(iid).duplicated()][:5].tolist()
-        raise ValueError(f"{prefix}.fam has duplicate individual ids (IID), e.g. {dup}")
-    if impute:
-        values = impute_partial(values, "mode")
-    return xr.DataArray(
-        values.astype(dtype, copy=False),
-        dims=("sample", "snp_id"),
-        coords={
-            "sample": iid,
-            "individual": ("sample", iid),
-            "snp_id": sid[index],
-            **snp_coords,
-        },
-        name="snp",
-        attrs={"kind": GENETIC},
+    return read_genotypes(
+        prefix + ".bed", every=every, snps=snps, impute=impute, dtype=dtype
     )
 
 
