@@ -3,6 +3,19 @@
 PLINK 2 and PLINK 1.9 are the association and clumping engines (Debian packages
 ``plink2`` and ``plink1.9``). Everything here talks to them through files in a
 working directory and returns tidy :class:`pandas.DataFrame` objects.
+
+Genotypes may be a PLINK 1 fileset (``--bfile``), a PLINK 2 fileset
+(``--pfile``) or a BGEN file (``--bgen FILE ref-last --sample FILE.sample``),
+found from what exists at the path (see
+:func:`sklearn_contig.data.genotype_files`). With BGEN, ``bgen_ref="last"``
+(the default) makes the first allele ALT, the allele
+:func:`sklearn_contig.data.read_genotypes` counts and ``BETA`` refers to; use
+``"first"`` for files that list REF first (UK Biobank's imputed data) when
+the tested allele matters.
+
+PLINK always runs in a fresh temporary directory; only a run that succeeded
+is read, and only then are its files moved to ``out_dir``: a killed or failing
+PLINK never leaves output that could be taken for results.
 """
 
 from __future__ import annotations
@@ -16,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..data._genotypes import GenotypeFiles, genotype_files, read_sample_ids
 
 #: Columns of :func:`run_gwas` results, in order.
 RESULT_COLUMNS = [
@@ -38,6 +53,9 @@ _INSTALL_HINT = (
 
 
 # -- helpers ------------------------------------------------------------------
+_BGEN_REF = ("first", "last", "unknown")
+
+
 def _bfile_prefix(bfile) -> Path:
     """The PLINK 1 fileset prefix of ``bfile``; checks that .bed/.bim/.fam exist."""
     path = Path(os.fspath(bfile))
@@ -54,6 +72,13 @@ def _bfile_prefix(bfile) -> Path:
     return prefix
 
 
+def _genotypes(bfile, sample=None, bgen_ref="last") -> GenotypeFiles:
+    """The genotype files at ``bfile`` (.bed/.pgen prefix or .bgen); checks they exist."""
+    if bgen_ref not in _BGEN_REF:
+        raise ValueError(f"bgen_ref must be one of {_BGEN_REF}, got {bgen_ref!r}")
+    return genotype_files(bfile, sample=sample)
+
+
 def _find_binary(name, param):
     found = shutil.which(os.fspath(name))
     if found is None:
@@ -64,16 +89,24 @@ def _find_binary(name, param):
     return found
 
 
-def _read_fam(prefix: Path) -> pd.DataFrame:
-    fam = pd.read_csv(
-        str(prefix) + ".fam",
-        sep=r"\s+",
-        header=None,
-        usecols=[0, 1],
-        names=["FID", "IID"],
-        dtype=str,
-    )
-    return fam
+def _read_fam(files: GenotypeFiles) -> pd.DataFrame:
+    return read_sample_ids(files)
+
+
+def _workdir(out_dir, prefix):
+    """A fresh private directory for one PLINK run (inside ``out_dir`` when given)."""
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=None if out_dir is None else out_dir))
+
+
+def _publish(work: Path, out_dir) -> Path:
+    """Move the files of a successful run from ``work`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    for path in sorted(work.iterdir()):
+        os.replace(path, out_dir / path.name)
+    work.rmdir()
+    return out_dir
 
 
 def _run(cmd, out_prefix: Path, what: str):
@@ -254,6 +287,10 @@ def _parse_glm(out_prefix: Path, phenotypes) -> pd.DataFrame:
     return out
 
 
+#: Prefix of the covariate columns in the file PLINK reads (see :func:`run_gwas`).
+COVARIATE_PREFIX = "covar_"
+
+
 def run_gwas(
     phenotypes,
     bfile,
@@ -264,30 +301,41 @@ def run_gwas(
     threads=None,
     extra_args=(),
     keep_files=False,
+    sample=None,
+    bgen_ref="last",
 ):
     """Linear association of every phenotype with every SNP, with ``plink2 --glm``.
 
-    Runs ``plink2 --bfile BFILE --glm hide-covar allow-no-covars --pheno ...
+    Runs ``plink2 <genotypes> --glm hide-covar allow-no-covars --pheno ...
     [--covar ... --covar-variance-standardize] --out ...`` and parses each
     ``<out>.<phenotype>.glm.linear`` file.
 
     Parameters
     ----------
     phenotypes : pandas.DataFrame or Series
-        Quantitative phenotypes indexed by individual id (the IID of the .fam),
-        e.g. the output of :class:`GWASTransformer`. Ids are matched as str.
-        Individuals that are not in the .fam are reported with a warning and in
-        ``result.attrs["missing_in_fam"]``; none in common is a ``ValueError``.
+        Quantitative phenotypes indexed by individual id (the IID of the .fam,
+        .psam or .sample), e.g. the output of :class:`GWASTransformer`. Ids are
+        matched as str. Individuals that are not in the genotypes are reported
+        with a warning and in ``result.attrs["missing_in_fam"]``; none in common
+        is a ``ValueError``.
     bfile : str or path-like
-        PLINK 1 fileset prefix (``data`` for ``data.bed/.bim/.fam``; a path
-        ending in ``.bed`` also works).
+        The genotypes: a PLINK 1 fileset prefix (``data`` for
+        ``data.bed/.bim/.fam``; a path ending in ``.bed`` also works), a PLINK 2
+        fileset (``data.pgen/.pvar/.psam``) or a ``.bgen`` file. A bare prefix
+        is tried as .pgen, then .bed, then .bgen.
     covariates : pandas.DataFrame or None, default=None
         Covariates indexed by individual id (e.g. genetic PCs from
-        :func:`genetic_pcs`), written for ``--covar``. Column names must differ
-        from the phenotype names. Not needed for covariates already regressed
-        out by :class:`GWASTransformer`.
+        :func:`genetic_pcs`, sex, age), written for ``--covar``. Pass them even
+        when :class:`GWASTransformer` regressed them out of the embeddings, as
+        the ContIG authors did: the inverse normal transform after the
+        residualisation brings some correlation with them back. Their columns
+        are written as ``covar_<name>`` (:data:`COVARIATE_PREFIX`), so they may
+        share names with the phenotypes (``PC1`` phenotype and ``PC1``
+        covariate).
     out_dir : str or path-like or None, default=None
-        Working directory for PLINK's files; a temporary one when None.
+        Where to keep PLINK's files; a temporary directory when None. PLINK runs
+        in a private subdirectory and its files are moved here only after it
+        succeeded.
     plink2 : str, default="plink2"
         Name or path of the PLINK 2 binary.
     threads : int or None, default=None
@@ -297,6 +345,11 @@ def run_gwas(
     keep_files : bool, default=False
         Keep the temporary working directory (its path is in
         ``result.attrs["out_dir"]``). Files in a given ``out_dir`` are always kept.
+    sample : str or path-like, default=None
+        BGEN ``.sample`` file; ``<bgen prefix>.sample`` when it exists.
+    bgen_ref : {"last", "first", "unknown"}, default="last"
+        plink2's ``--bgen`` REF position: with ``"last"`` the first BGEN allele
+        is ALT (the tested allele A1). Ignored for .bed and .pgen.
 
     Returns
     -------
@@ -309,11 +362,12 @@ def run_gwas(
     Raises
     ------
     FileNotFoundError
-        If the .bed/.bim/.fam files do not exist (checked before running PLINK).
+        If the genotype files do not exist (checked before running PLINK).
     RuntimeError
-        If the binary is missing, or PLINK fails (the message ends with its log).
+        If the binary is missing, or PLINK fails or is killed (the message ends
+        with its log); nothing of that run is read or kept.
     ValueError
-        If no phenotype individual is in the .fam.
+        If no phenotype individual is in the genotypes, or a bad ``bgen_ref``.
 
     See Also
     --------
@@ -322,20 +376,20 @@ def run_gwas(
     """
     phenotypes = _as_frame(phenotypes, "phenotypes")
     _check_names(phenotypes.columns, "phenotypes")
-    prefix = _bfile_prefix(bfile)
-    fam = _read_fam(prefix)
+    files = _genotypes(bfile, sample, bgen_ref)
+    fam = _read_fam(files)
 
     pheno, fids, missing = _match_fam(phenotypes, fam, "phenotypes")
     if len(pheno) == 0:
         raise ValueError(
             f"none of the {len(phenotypes)} phenotype individuals is in "
-            f"{prefix}.fam (phenotype ids e.g. {missing[:5]}, .fam IIDs e.g. "
+            f"{files.main} (phenotype ids e.g. {missing[:5]}, genotype IIDs e.g. "
             f"{list(fam['IID'][:5])})"
         )
     if missing:
         warnings.warn(
             f"{len(missing)} of {len(phenotypes)} individuals in the phenotypes are "
-            f"not in {prefix}.fam and are left out of the GWAS, e.g. {missing[:5]}",
+            f"not in {files.main} and are left out of the GWAS, e.g. {missing[:5]}",
             UserWarning,
             stacklevel=2,
         )
@@ -344,12 +398,14 @@ def run_gwas(
     if covariates is not None:
         covariates = _as_frame(covariates, "covariates")
         _check_names(covariates.columns, "covariates")
-        clash = sorted(set(map(str, covariates.columns)) & set(map(str, pheno.columns)))
+        renamed = [f"{COVARIATE_PREFIX}{c}" for c in covariates.columns]
+        clash = sorted(set(renamed) & set(map(str, pheno.columns)))
         if clash:
             raise ValueError(
-                f"covariate and phenotype names must differ for PLINK; shared: {clash}"
+                f"phenotype names {clash} are the names PLINK is given for covariates "
+                f"(covariates are written as '{COVARIATE_PREFIX}<name>'); rename them"
             )
-        cov, cov_fids, _ = _match_fam(covariates, fam, "covariates")
+        cov, cov_fids, _ = _match_fam(covariates.set_axis(renamed, axis=1), fam, "covariates")
         no_cov = pheno.index.difference(cov.index)
         if len(no_cov):
             warnings.warn(
@@ -360,14 +416,13 @@ def run_gwas(
             )
 
     exe = _find_binary(plink2, "plink2")
-    tmp = out_dir is None
-    work = Path(tempfile.mkdtemp(prefix="contig_gwas_")) if tmp else Path(out_dir)
-    work.mkdir(parents=True, exist_ok=True)
+    work = _workdir(out_dir, "contig_gwas_")
+    keep = keep_files or out_dir is not None
     try:
         pheno_path = write_phenotypes(pheno, work / "pheno.txt", fid=fids)
         out_prefix = work / "gwas"
-        cmd = [exe, "--bfile", str(prefix), "--glm", "hide-covar", "allow-no-covars"]
-        cmd += ["--pheno", str(pheno_path)]
+        cmd = [exe, *files.plink2_args(bgen_ref)]
+        cmd += ["--glm", "hide-covar", "allow-no-covars", "--pheno", str(pheno_path)]
         if cov is not None:
             covar_path = write_covariates(cov, work / "covar.txt", fid=cov_fids)
             cmd += ["--covar", str(covar_path), "--covar-variance-standardize"]
@@ -389,11 +444,15 @@ def run_gwas(
             )
         log = Path(str(out_prefix) + ".log")
         result.attrs["log"] = log.read_text(errors="replace") if log.is_file() else ""
-    finally:
-        if tmp and not keep_files:
-            shutil.rmtree(work, ignore_errors=True)
+        if out_dir is not None:
+            work = _publish(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
     result.attrs["missing_in_fam"] = missing
-    result.attrs["out_dir"] = str(work) if (keep_files or not tmp) else None
+    result.attrs["out_dir"] = str(work) if keep else None
     return result
 
 
@@ -450,6 +509,21 @@ def _parse_clumped(path: Path) -> pd.DataFrame:
     return clumps.reset_index(drop=True)
 
 
+def _as_bed(files: GenotypeFiles, work: Path, exe2, bgen_ref, snps=None) -> str:
+    """A PLINK 1 fileset of ``files`` for plink1.9 (converted with plink2 when needed)."""
+    if files.format == "bed":
+        return files.prefix
+    out_prefix = work / "ld"
+    cmd = [exe2, *files.plink2_args(bgen_ref)]
+    if snps is not None:
+        ids = work / "ld_snps.txt"
+        ids.write_text("\n".join(map(str, snps)) + "\n")
+        cmd += ["--extract", str(ids)]
+    cmd += ["--make-bed", "--out", str(out_prefix)]
+    _run(cmd, out_prefix, f"plink2 --make-bed (converting {files.main} for plink1.9)")
+    return str(out_prefix)
+
+
 def count_independent_regions(
     results,
     bfile,
@@ -461,6 +535,9 @@ def count_independent_regions(
     *,
     out_dir=None,
     extra_args=(),
+    plink2="plink2",
+    sample=None,
+    bgen_ref="last",
 ):
     """Count independent associated regions with ``plink1.9 --clump``.
 
@@ -473,17 +550,25 @@ def count_independent_regions(
     ----------
     results : pandas.DataFrame
         Output of :func:`run_gwas` or :func:`min_p_across` (columns SNP and P;
-        SNP ids must match the .bim).
+        SNP ids must match the variant ids of the genotypes).
     bfile : str or path-like
-        PLINK 1 fileset prefix used for the LD computation.
+        Genotypes for the LD computation: a .bed or .pgen fileset prefix or a
+        .bgen file (see :func:`run_gwas`). plink1.9 reads .bed only: .pgen and
+        .bgen are first converted with ``plink2 --make-bed`` (the SNPs of
+        ``results`` only) in a temporary directory.
     p1, p2, r2, kb : float
         ``--clump-p1``, ``--clump-p2``, ``--clump-r2``, ``--clump-kb``.
     plink : str, default="plink1.9"
         Name or path of the PLINK 1.9 binary (PLINK 2's ``--clump`` differs).
     out_dir : str or path-like or None, default=None
-        Working directory; a temporary one (removed afterwards) when None.
+        Where to keep PLINK's files (moved there after a successful run); none
+        are kept when None.
     extra_args : sequence of str, default=()
         More PLINK 1.9 arguments.
+    plink2 : str, default="plink2"
+        PLINK 2 binary for the conversion of .pgen/.bgen genotypes.
+    sample, bgen_ref
+        BGEN sample file and allele order, as in :func:`run_gwas`.
 
     Returns
     -------
@@ -495,14 +580,14 @@ def count_independent_regions(
     """
     if "phenotype" in results:
         results = min_p_across(results)
-    prefix = _bfile_prefix(bfile)
+    files = _genotypes(bfile, sample, bgen_ref)
     exe = _find_binary(plink, "plink")
+    exe2 = _find_binary(plink2, "plink2") if files.format != "bed" else None
     assoc = results[["SNP", "P"]].dropna()
     assoc = assoc.assign(P=np.clip(assoc["P"].to_numpy(np.float64), 1e-300, 1.0))
-    tmp = out_dir is None
-    work = Path(tempfile.mkdtemp(prefix="contig_clump_")) if tmp else Path(out_dir)
-    work.mkdir(parents=True, exist_ok=True)
+    work = _workdir(out_dir, "contig_clump_")
     try:
+        prefix = _as_bed(files, work, exe2, bgen_ref, snps=assoc["SNP"].unique())
         assoc_path = work / "assoc.txt"
         assoc.to_csv(assoc_path, sep="\t", index=False, float_format="%.6g")
         out_prefix = work / "clump"
@@ -518,14 +603,17 @@ def count_independent_regions(
             clumps = _parse_clumped(clumped)
         else:
             clumps = pd.DataFrame(columns=CLUMP_COLUMNS)
+        if out_dir is not None:
+            for part in work.glob("ld.*"):  # the converted genotypes are not results
+                part.unlink()
+            _publish(work, out_dir)
     finally:
-        if tmp:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)  # gone already when published
     return len(clumps), clumps
 
 
 def genetic_pcs(bfile, n_pcs=10, plink2="plink2", *, approx=None, threads=None,
-                extra_args=()):  # fmt: skip
+                extra_args=(), sample=None, bgen_ref="last"):  # fmt: skip
     """Genetic principal components with ``plink2 --pca``, as ancestry covariates.
 
     Real cohorts are structured: allele frequencies differ between ancestries,
@@ -540,7 +628,8 @@ def genetic_pcs(bfile, n_pcs=10, plink2="plink2", *, approx=None, threads=None,
     Parameters
     ----------
     bfile : str or path-like
-        PLINK 1 fileset prefix.
+        Genotypes: a .bed or .pgen fileset prefix or a .bgen file (see
+        :func:`run_gwas`).
     n_pcs : int, default=10
         Number of components.
     plink2 : str, default="plink2"
@@ -553,29 +642,30 @@ def genetic_pcs(bfile, n_pcs=10, plink2="plink2", *, approx=None, threads=None,
         ``--threads``.
     extra_args : sequence of str, default=()
         More PLINK 2 arguments.
+    sample, bgen_ref
+        BGEN sample file and allele order, as in :func:`run_gwas`.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by IID (index name ``"individual"``), columns ``gPC1``..``gPCn``
-        (named apart from :class:`GWASTransformer`'s ``PC1``.. so both can go to
-        PLINK together).
+        (named apart from :class:`GWASTransformer`'s ``PC1``..).
     """
-    prefix = _bfile_prefix(bfile)
+    files = _genotypes(bfile, sample, bgen_ref)
     exe = _find_binary(plink2, "plink2")
-    n = len(_read_fam(prefix))
+    n = len(_read_fam(files))
     if approx is None:
         approx = n > 5000
     with tempfile.TemporaryDirectory(prefix="contig_pca_") as work:
         out_prefix = Path(work) / "pca"
-        cmd = [exe, "--bfile", str(prefix), "--pca", str(int(n_pcs))]
+        cmd = [exe, *files.plink2_args(bgen_ref), "--pca", str(int(n_pcs))]
         if approx:
             cmd.append("approx")
         if threads is not None:
             cmd += ["--threads", str(int(threads))]
         cmd += [*map(str, extra_args), "--out", str(out_prefix)]
         _run(cmd, out_prefix, "plink2 --pca")
-        vec = pd.read_csv(str(out_prefix) + ".eigenvec", sep="\t", dtype={"IID": str})
+        vec = pd.read_csv(str(out_prefix) + ".eigenvec", sep="\t", dtype={"IID": str, "#IID": str})
     vec = vec.rename(columns={"#IID": "IID"}).set_index("IID")
     vec = vec.drop(columns=[c for c in ("#FID", "FID") if c in vec])
     vec.columns = [f"g{c}" for c in vec.columns]

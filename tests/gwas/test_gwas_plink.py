@@ -159,9 +159,22 @@ def test_no_overlap_with_fam(cohort):
         run_gwas(pheno, cohort.prefix)
 
 
-def test_covariate_and_phenotype_names_must_differ(cohort):
-    with pytest.raises(ValueError, match="shared: \\['null1'\\]"):
-        run_gwas(cohort.pheno, cohort.prefix, cohort.pheno[["null1"]])
+@needs_plink2
+def test_covariates_may_share_phenotype_names(cohort, tmp_path):
+    """A ``PC1`` phenotype with a ``PC1`` covariate: covariates go to PLINK prefixed."""
+    pheno = cohort.pheno[["planted", "null1"]].rename(columns={"null1": "PC1"})
+    cov = cohort.covariates.rename(columns={"age": "PC1"})
+    res = run_gwas(pheno, cohort.prefix, cov, threads=1, out_dir=tmp_path)
+    plain = run_gwas(pheno, cohort.prefix, cohort.covariates, threads=1)
+    np.testing.assert_allclose(res["P"], plain["P"], rtol=1e-6)
+    assert set(res["phenotype"]) == {"planted", "PC1"}
+    header = (tmp_path / "covar.txt").read_text().splitlines()[0].split("\t")
+    assert header == ["FID", "IID", "covar_sex", "covar_PC1"]
+    # the planted phenotype depends on age: leaving the covariate out changes P
+    bare = run_gwas(pheno[["planted"]], cohort.prefix, threads=1)
+    assert not np.allclose(bare["P"], plain.loc[plain["phenotype"] == "planted", "P"])
+    with pytest.raises(ValueError, match=r"phenotype names \['covar_sex'\] are the names"):
+        run_gwas(pheno.rename(columns={"PC1": "covar_sex"}), cohort.prefix, cohort.covariates)
 
 
 def test_nonexistent_bed_path(tmp_path, cohort):
@@ -213,3 +226,100 @@ def test_fam_family_ids_and_kept_files(tmp_path, cohort):
     text = (Path(kept) / "pheno.txt").read_text().splitlines()
     assert text[1].startswith(f"F0\t{iid[0]}\t")
     shutil.rmtree(kept)
+
+
+# -- other genotype formats ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def converted(cohort, tmp_path_factory):
+    """The cohort as .pgen and as .bgen (+ .sample), written by plink2."""
+    if shutil.which("plink2") is None:
+        pytest.skip("plink2 not installed (make test installs it via apt)")
+    import subprocess
+
+    tmp = tmp_path_factory.mktemp("formats")
+    for fmt in (["--make-pgen"], ["--export", "bgen-1.2"]):
+        subprocess.run(
+            ["plink2", "--bfile", str(cohort.prefix), *fmt, "--out", str(tmp / "cohort"),
+             "--threads", "1", "--memory", "1024"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    return tmp / "cohort"
+
+
+@pytest.mark.plink
+@needs_plink2
+def test_run_gwas_same_on_bed_pgen_and_bgen(gwas_result, cohort, converted):
+    pgen = run_gwas(cohort.pheno, str(converted) + ".pgen", cohort.covariates, threads=1)
+    bgen = run_gwas(cohort.pheno, str(converted) + ".bgen", cohort.covariates, threads=1)
+    for res in (pgen, bgen):
+        assert list(res.columns) == COLUMNS and len(res) == len(gwas_result)
+        pd.testing.assert_frame_equal(
+            res[["SNP", "CHR", "BP", "A1", "phenotype", "N"]],
+            gwas_result[["SNP", "CHR", "BP", "A1", "phenotype", "N"]],
+        )
+    np.testing.assert_array_equal(pgen["P"], gwas_result["P"])
+    np.testing.assert_array_equal(pgen["BETA"], gwas_result["BETA"])
+    # BGEN holds the hard calls as probabilities: the same regression up to rounding
+    np.testing.assert_allclose(bgen["P"], gwas_result["P"], rtol=1e-4)
+    np.testing.assert_allclose(bgen["BETA"], gwas_result["BETA"], rtol=1e-4, atol=1e-8)
+
+
+@pytest.mark.plink
+@needs_plink2
+def test_genetic_pcs_on_pgen_equal_bed(cohort, converted):
+    bed = genetic_pcs(cohort.prefix, n_pcs=2, threads=1)
+    pgen = genetic_pcs(str(converted) + ".pgen", n_pcs=2, threads=1)
+    pd.testing.assert_frame_equal(pgen, bed)
+
+
+@pytest.mark.plink
+@needs_plink2
+@needs_plink19
+def test_count_independent_regions_converts_pgen_and_bgen(gwas_result, cohort, converted,
+                                                          tmp_path):  # fmt: skip
+    n, clumps = count_independent_regions(gwas_result, cohort.prefix)
+    for path in (str(converted) + ".pgen", str(converted) + ".bgen"):
+        m, other = count_independent_regions(gwas_result, path, out_dir=tmp_path / "c")
+        assert m == n
+        pd.testing.assert_frame_equal(other, clumps)
+    kept = sorted(p.name for p in (tmp_path / "c").iterdir())
+    assert "clump.clumped" in kept and not [k for k in kept if k.startswith("ld.")]
+
+
+def test_bgen_ref_is_checked(cohort):
+    with pytest.raises(ValueError, match="bgen_ref must be one of"):
+        run_gwas(cohort.pheno, cohort.prefix, bgen_ref="middle")
+
+
+# -- a killed PLINK leaves nothing behind ---------------------------------------------
+FAKE_PLINK = """#!/bin/sh
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--out" ]; then out="$2"; fi
+  shift
+done
+printf '#CHROM\\tPOS\\tID\\tA1\\tTEST\\tOBS_CT\\tBETA\\tSE\\tT_STAT\\tP\\n1\\t5\\trs0\\tA\\tADD\\t8\\t1\\t1\\t1\\t0.5\\n' > "$out.null1.glm.linear"
+echo "Error: out of memory (simulated)" > "$out.log"
+kill -9 $$
+"""
+
+
+def _fake_plink(tmp_path):
+    exe = tmp_path / "bin" / "plink2"
+    exe.parent.mkdir()
+    exe.write_text(FAKE_PLINK)
+    exe.chmod(0o755)
+    return exe
+
+
+def test_killed_plink_leaves_no_partial_results(cohort, tmp_path):
+    exe = _fake_plink(tmp_path)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match=r"(?s)plink2 --glm failed \(exit code -9\).*simulated"):
+        run_gwas(cohort.pheno[["null1"]], cohort.prefix, out_dir=out, plink2=str(exe))
+    assert list(out.rglob("*")) == []
+    with pytest.raises(RuntimeError, match="plink2 --pca failed"):
+        genetic_pcs(cohort.prefix, plink2=str(exe))
+    with pytest.raises(RuntimeError, match="plink1.9 --clump failed"):
+        count_independent_regions(pd.DataFrame({"SNP": ["rs1"], "P": [1e-9]}), cohort.prefix,
+                                  plink=str(exe), out_dir=out)  # fmt: skip
+    assert list(out.rglob("*")) == []
