@@ -1,5 +1,7 @@
 """Explainer: cached E(x) against a naive re-encoding, completeness, outputs, errors."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -9,12 +11,14 @@ from sklearn.exceptions import NotFittedError
 
 from sklearn_contig.data import CohortDataset, from_arrays, individual_codes
 from sklearn_contig.explain import (
+    AUTHORS_SETTINGS,
     Explainer,
     deeplift_safe,
     plot_global,
     plot_image_attribution,
     plot_local,
 )
+from sklearn_contig.explain._reference import recomputed_pair_loss
 from sklearn_contig.losses import ContIGLoss
 from sklearn_contig.pretraining import ContIGPretrainer
 
@@ -49,10 +53,11 @@ def model(cohort):
     ).fit(cohort)
 
 
-def naive_loss(model, ds, reference_rows, i, exclude_positive=None):
+def naive_loss(model, ds, reference_rows, i, temperature=None, loss_weight=None):
     """The ContIG loss of reference + {x}, re-encoding the whole batch."""
-    crit = ContIGLoss(model.temperature, model.loss_weight,
-                      model.exclude_positive if exclude_positive is None else exclude_positive)
+    crit = ContIGLoss(model.temperature if temperature is None else temperature,
+                      model.loss_weight if loss_weight is None else loss_weight,
+                      model.exclude_positive)
     data = CohortDataset(ds, model.modalities_, fill=model.fill_values_, codes=individual_codes(ds))
     X, _ = data.__getitems__(np.r_[reference_rows, i])
     module = model.module_.eval()
@@ -80,6 +85,55 @@ def test_cached_loss_matches_naive_reencoding(cohort, model, exclude_positive):
     assert rel.max() <= 1e-5, rel.max()
 
 
+def test_explained_loss_settings_and_recomputed_loss(cohort, model):
+    # the authors' loss settings: temperature 1.0 and weight 0.5 instead of the training ones
+    explainer = Explainer(model, n_reference=20, temperature=1.0, loss_weight=0.5,
+                          random_state=0).fit(cohort)
+    assert (explainer.temperature_, explainer.loss_weight_) == (1.0, 0.5)
+    cached = explainer.loss(cohort)
+    ref = np.flatnonzero(np.isin(cohort["sample"].values, explainer.reference_samples_))
+    naive = np.array([naive_loss(model, cohort, ref, i, 1.0, 0.5) for i in range(12)])
+    np.testing.assert_allclose(cached[:12], naive, rtol=1e-5)
+    trained = Explainer(model, n_reference=20, random_state=0).fit(cohort).loss(cohort)
+    assert np.abs(trained - cached).max() > 0.1  # the settings do change E
+
+    class Recomputed(Explainer):
+        _pair_loss = staticmethod(recomputed_pair_loss)
+
+    # the full (b + 1) x (b + 1) logits per row give the same E as the cached statistics
+    again = Recomputed(model, n_reference=20, random_state=0).fit(cohort).loss(cohort)
+    np.testing.assert_allclose(again, trained, rtol=1e-5)
+
+
+def test_standardised_inputs_baseline_and_noise(cohort, model):
+    """Raw scores at another scale give the same attributions; "zeros" is the fitted location."""
+    loc = np.array([1e-4, -2.0, 0.5, 3.0, 0.0, 1.0], dtype=np.float32)
+    scale = np.array([1e-4, 10.0, 0.5, 2.0, 1.0, 3.0], dtype=np.float32)
+    scaled = copy.deepcopy(model)
+    scaled.module_.genetic_encoders["pgs"].set_standardization(loc, scale)
+    scaled.fill_values_ = {**model.fill_values_, "pgs": model.fill_values_["pgs"] * scale + loc}
+    raw = cohort.assign(pgs=(cohort["pgs"].dims, cohort["pgs"].values * scale + loc))
+    kw = dict(modalities=["pgs"], n_reference=20, n_steps=8, random_state=0)
+    sub = slice(8, 14)
+    for method in ("integrated_gradients", "noise_tunnel"):
+        a = Explainer(model, method=method, nt_samples=3, nt_stdevs=0.5, **kw).fit(cohort)
+        b = Explainer(scaled, method=method, nt_samples=3, nt_stdevs=0.5, **kw).fit(raw)
+        np.testing.assert_allclose(b.baseline_values_["pgs"], loc)
+        np.testing.assert_allclose(a.baseline_values_["pgs"], 0.0)
+        la, lb = a.local(cohort.isel(sample=sub)), b.local(raw.isel(sample=sub))
+        np.testing.assert_allclose(lb["baseline_loss"], la["baseline_loss"], rtol=1e-4)
+        # attributions are per raw feature, and the noise is per standard deviation
+        np.testing.assert_allclose(lb["pgs"], la["pgs"], rtol=1e-3, atol=1e-6)
+
+
+def test_authors_settings(cohort, model):
+    explainer = Explainer(model, n_reference=20, n_steps=4, random_state=0, **AUTHORS_SETTINGS)
+    local = explainer.fit(cohort).local(cohort.isel(sample=slice(8, 11)))
+    assert local.attrs["method"] == "noise_tunnel" and local.attrs["nt_stdevs"] == 1.0
+    assert (local.attrs["temperature"], local.attrs["loss_weight"]) == (1.0, 0.5)
+    assert np.isfinite(local["pgs"].values).all()
+
+
 def _with_values(ds, name, values):
     out = ds.copy()
     present = ~np.all(np.isnan(ds[name].values), axis=1)
@@ -97,7 +151,7 @@ def test_integrated_gradients_completeness(cohort, model, baseline):
     local = explainer.local(cohort)
     # E at x and at the baseline, evaluated independently of captum
     e_x = explainer.loss(cohort)
-    base = explainer.baseline_values_["pgs"] if baseline == "mean" else 0.0
+    base = explainer.baseline_values_["pgs"]
     filled = np.where(np.isnan(cohort["pgs"].values), explainer.fill_values_["pgs"], cohort["pgs"].values)
     e_b = explainer.loss(_with_values(cohort.assign(pgs=(cohort["pgs"].dims, filled)), "pgs", base))
     present = ~np.isnan(local["pgs"].values).any(axis=1)
@@ -189,6 +243,10 @@ def test_bad_input(cohort, model):
         Explainer(model, modalities=["burden"]).fit(cohort)
     with pytest.raises(ValueError, match="method"):
         Explainer(model, method="lime").fit(cohort)
+    with pytest.raises(ValueError, match="temperature"):
+        Explainer(model, temperature=0.0).fit(cohort)
+    with pytest.raises(ValueError, match="loss_weight"):
+        Explainer(model, loss_weight=1.5).fit(cohort)
     explainer = Explainer(model, n_reference=20, n_steps=4, modalities=["pgs"], random_state=0).fit(cohort)
     with pytest.raises(ValueError, match="lacks all explained modalities"):
         explainer.local(cohort.isel(sample=[3]))
