@@ -27,6 +27,7 @@ from . import _accessor  # noqa: F401  (registers the ``ds.contig`` accessor)
 from ._align import align
 from ._genotypes import genotype_files, read_genotypes
 from ._images import read_images
+from ._pgs import compute_pgs, read_scoring_file
 from ._plink import read_plink, write_plink
 from ._tables import read_burden, read_pgs
 from ._zarr import open_zarr, to_zarr
@@ -54,12 +55,14 @@ __all__ = [
     "presence",
     "validate",
     "align",
+    "compute_pgs",
     "open_zarr",
     "read_burden",
     "read_genotypes",
     "read_images",
     "read_pgs",
     "read_plink",
+    "read_scoring_file",
     "to_zarr",
     "write_plink",
 ]
