@@ -29,6 +29,7 @@ from ._genotypes import genotype_files, read_genotypes
 from ._images import read_images
 from ._pgs import compute_pgs, read_scoring_file
 from ._plink import read_plink, write_plink
+from ._prepare import prepare_images
 from ._tables import read_burden, read_pgs
 from ._zarr import open_zarr, to_zarr
 
@@ -57,6 +58,7 @@ __all__ = [
     "align",
     "compute_pgs",
     "open_zarr",
+    "prepare_images",
     "read_burden",
     "read_genotypes",
     "read_images",
