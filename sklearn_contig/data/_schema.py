@@ -330,20 +330,23 @@ def validate(
             )
         if var.dtype.kind not in "biuf":
             raise TypeError(f"modality {name!r} must be numeric, got dtype {var.dtype}")
-        values = np.asarray(var.values, dtype=np.float64)
-        if np.isinf(values).any():
-            raise ValueError(f"modality {name!r} has infinite values")
-        present = ~np.all(np.isnan(values), axis=1)
+        data = var.values  # checked in column blocks: no full-size float64 copy
+        present = np.zeros(data.shape[0], dtype=bool)
+        for start in range(0, data.shape[1], 1024):
+            values = np.asarray(data[:, start : start + 1024], dtype=np.float64)
+            if np.isinf(values).any():
+                raise ValueError(f"modality {name!r} has infinite values")
+            present |= ~np.all(np.isnan(values), axis=1)
+            if name == "snp":
+                v = values[~np.isnan(values)]
+                bad = ~np.isin(v, (0.0, 1.0, 2.0))
+                if bad.any():
+                    raise ValueError(
+                        f"modality 'snp' must hold genotype dosages 0, 1, 2 or NaN; "
+                        f"found {np.unique(v[bad])[:5].tolist()}"
+                    )
         if not present.any():
             raise ValueError(f"modality {name!r} is missing for every sample (all rows NaN)")
-        if name == "snp":
-            v = values[~np.isnan(values)]
-            bad = ~np.isin(v, (0.0, 1.0, 2.0))
-            if bad.any():
-                raise ValueError(
-                    f"modality 'snp' must hold genotype dosages 0, 1, 2 or NaN; "
-                    f"found {np.unique(v[bad])[:5].tolist()}"
-                )
     return modalities
 
 
