@@ -63,9 +63,21 @@ class ContIGLoss(nn.Module):
     Samples of one individual (e.g. left and right eye) are never each other's
     negatives: their off-diagonal logits are masked out of the softmax.
 
+    With ``exclude_positive=True`` (Eq. 1) a row whose every other key belongs
+    to its own individual has no negative left, and its term would be
+    ``log(0) = -inf``. Such rows are left out of the mean of their direction.
+    Since "some other present row belongs to someone else" holds for all rows of
+    a pair or for none, this happens exactly when all present rows of a modality
+    are one person's images (e.g. two eyes); that modality is then left out of
+    the mean over modalities, like a modality with fewer than 2 rows. The
+    default form keeps the positive in the denominator, so those rows give a
+    finite zero and stay in.
+
     Under ``torch.distributed`` the embeddings of all processes are gathered, so the
     negatives come from the global batch (each process computes the loss of its
-    own rows against the global keys).
+    own rows against the global keys). Whether a modality counts is decided from
+    gathered data, so every process takes the same branch and joins every
+    collective, in the forward and in the backward pass.
 
     Parameters
     ----------
@@ -121,25 +133,34 @@ class ContIGLoss(nn.Module):
         n_local = zv.shape[0]
         zv = F.normalize(zv.float(), dim=1)
         zg = F.normalize(zg.float(), dim=1)
-        # global keys (identity without torch.distributed)
+        # Every collective comes first and unconditionally: all processes gather
+        # the same tensors in the same order whatever their local rows hold.
         keys_v, keys_g = _gather(zv), _gather(zg)
         gmask = _gather(mask)
+        gind_all = _gather(individual) if individual is not None else None
         if int(gmask.sum()) < 2:
             return None
+        if self.exclude_positive and gind_all is not None:
+            gind_present = gind_all[gmask]
+            if bool((gind_present == gind_present[0]).all()):
+                # one person only: no row has a negative (Eq. 1 would give -inf)
+                return None
         rank, world = _world()
         offset = rank * n_local
         # position of each global present row among the present rows
         gpos = torch.cumsum(gmask.long(), 0) - 1
         local_rows = torch.nonzero(mask, as_tuple=True)[0]
         if local_rows.numel() == 0:
-            return (zv.sum() + zg.sum()) * 0.0
+            # Zero, but through the gathered keys: the backward of the gather is a
+            # collective that the other processes run too.
+            return (keys_v.sum() + keys_g.sum()) * 0.0
         target = gpos[local_rows + offset]
         u_local, w_local = zv[local_rows], zg[local_rows]
         u_keys, w_keys = keys_v[gmask], keys_g[gmask]
         logits_vg = u_local @ w_keys.T / self.temperature  # (b_local, b_m)
         logits_gv = w_local @ u_keys.T / self.temperature  # (b_local, b_m)
         if individual is not None:
-            gind = _gather(individual)[gmask]
+            gind = gind_all[gmask]
             lind = individual[local_rows]
             same = lind[:, None] == gind[None, :]
             same[torch.arange(len(target), device=same.device), target] = False
