@@ -206,19 +206,31 @@ def _truncate(store: str, n: int) -> None:
 
 
 def _append(store: str, chunk: xr.Dataset, first: bool, samples_per_chunk: int) -> None:
-    """Write (``first``) or append one chunk, with the conventions of :func:`to_zarr`."""
-    chunk = chunk.copy(deep=False)
-    for name, var in list(chunk.variables.items()):
-        if var.dtype.kind == "U":
-            chunk = chunk.assign_coords({name: var.copy(data=np.asarray(var.values).astype(object))})
+    """Write (``first``) or append one chunk, with the conventions of :func:`to_zarr`.
+
+    The first chunk creates the store through xarray (variable-length strings,
+    the variable-order attribute, zarr format 3, no consolidated metadata);
+    later chunks grow each array along ``sample`` and write its tail directly,
+    at a cost that does not grow with the store.
+    """
     if first:
+        chunk = chunk.copy(deep=False)
+        strings = {name: var.copy(data=np.asarray(var.values).astype(object))
+                   for name, var in chunk.variables.items() if var.dtype.kind == "U"}
+        chunk = chunk.assign_coords(strings)
         chunk.attrs[_ORDER] = [IMAGE]
-        coord_chunks = (max(4096, samples_per_chunk),)
         encoding = {IMAGE: {"chunks": (samples_per_chunk,) + chunk[IMAGE].shape[1:]}}
-        encoding.update({name: {"chunks": coord_chunks} for name in chunk.coords})
+        encoding.update({name: {"chunks": (max(4096, samples_per_chunk),)} for name in chunk.coords})
         chunk.to_zarr(store, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
-    else:
-        chunk.to_zarr(store, append_dim="sample", zarr_format=3, consolidated=False)
+        return
+    group = zarr.open_group(store, mode="r+", zarr_format=3)
+    n = chunk.sizes["sample"]
+    for name, var in chunk.variables.items():
+        array = group[name]
+        start = array.shape[0]
+        array.resize((start + n,) + tuple(array.shape[1:]))
+        values = np.asarray(var.values)
+        array[start:] = values.astype(object) if values.dtype.kind == "U" else values
 
 
 def prepare_images(
