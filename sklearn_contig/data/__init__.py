@@ -29,6 +29,7 @@ from ._genotypes import genotype_files, read_genotypes
 from ._images import read_images
 from ._pgs import compute_pgs, read_scoring_file
 from ._plink import read_plink, write_plink
+from ._split import split_individuals
 from ._prepare import prepare_images
 from ._tables import read_burden, read_pgs
 from ._zarr import open_zarr, to_zarr
@@ -64,6 +65,7 @@ __all__ = [
     "read_images",
     "read_pgs",
     "read_plink",
+    "split_individuals",
     "read_scoring_file",
     "to_zarr",
     "write_plink",
