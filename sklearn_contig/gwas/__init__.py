@@ -4,8 +4,9 @@ Embeddings per sample -> :class:`GWASTransformer` (one row per individual, PCA,
 covariates regressed out, inverse normal transform) -> :func:`run_gwas`
 (``plink2 --glm``) -> :func:`count_independent_regions` (``plink1.9 --clump``),
 with :func:`manhattan_plot` / :func:`qq_plot` and :func:`genomic_inflation` to
-look at the result. PLINK 2 and PLINK 1.9 must be on PATH for the runners
-(Debian: ``apt-get install plink2 plink1.9``).
+look at the result. The runners read .bed, .pgen or .bgen genotypes. PLINK 2
+and PLINK 1.9 must be on PATH for them (Debian: ``apt-get install plink2
+plink1.9``).
 """
 
 from ._association import genomic_inflation, linear_association
