@@ -1,7 +1,7 @@
 """GWASTransformer: per-sample image embeddings -> GWAS-ready phenotypes.
 
 The transferGWAS recipe (Kirchler et al. 2022; ContIG paper Sec. 4.2.5): one
-embedding per individual -> standardise -> PCA -> residualise on covariates ->
+embedding per individual -> centre -> PCA -> residualise on covariates ->
 rank-based inverse normal transform, one phenotype per principal component.
 """
 
@@ -153,11 +153,19 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
     """Turn per-sample image embeddings into GWAS phenotypes, one row per individual.
 
     The transferGWAS recipe used by ContIG (paper Sec. 4.2.5): aggregate the
-    embeddings of each individual's images, standardise the features, project on
-    the first ``n_components`` principal components, regress out covariates (sex,
+    embeddings of each individual's images, centre the features, project on the
+    first ``n_components`` principal components, regress out covariates (sex,
     age, genetic principal components, ...) and apply a rank-based inverse normal
     transform to each component. Write the result with :func:`write_phenotypes`
     and run the association with :func:`run_gwas`.
+
+    Run it on individuals the encoder was not trained on (see
+    :func:`~sklearn_contig.data.split_individuals`). A ContIG encoder is trained
+    to make each training person's image embedding match that person's
+    genotypes, so on those same people the embeddings can carry genotype that
+    was memorised rather than read from the images, and a GWAS on them finds
+    "image" associations that are not in the images. The ContIG authors pretrain
+    on one part of the biobank and run the GWAS on held-out individuals.
 
     Parameters
     ----------
@@ -173,6 +181,14 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         - a callable: called with the ``(n_images, n_features)`` array of one
           individual and returning an ``(n_features,)`` vector;
         - ``None``: every individual must have exactly one sample.
+    standardize : bool, default=False
+        Scale every embedding feature to unit variance before the PCA. By
+        default the PCA runs on the centred raw embeddings, as in transferGWAS
+        and the ContIG authors' code: the components follow the directions the
+        encoder gives most variance to. Standardising gives every unit the same
+        weight, so near-constant units (e.g. ReLU units that are almost always
+        zero, heavy-tailed) are blown up to the level of the informative ones
+        and can take over the leading components.
     covariates : pandas.DataFrame or None, default=None
         Covariates indexed by individual id (e.g. sex, age, genetic PCs from
         :func:`genetic_pcs`). An intercept is added; non-numeric columns are
@@ -207,12 +223,16 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         Feature names, when ``X`` was a DataFrame with string columns.
     constant_features_ : ndarray of shape (n_constant,)
         Indices of embedding features that were constant in ``fit`` and dropped.
-    mean_, scale_ : ndarray of shape (n_kept_features,)
-        Standardisation of the kept features.
+    mean_ : ndarray of shape (n_kept_features,)
+        Mean of the kept features (subtracted before the PCA).
+    scale_ : ndarray of shape (n_kept_features,)
+        Divisor of the kept features: their standard deviation with
+        ``standardize=True``, ones otherwise.
     pca_ : sklearn.decomposition.PCA
         The fitted PCA.
     explained_variance_ratio_ : ndarray of shape (n_components,)
-        Share of the standardised embedding variance per component.
+        Share of the (centred, or standardised) embedding variance per
+        component.
     covariate_names_ : list of str
         Covariate design columns (after one-hot encoding), without the intercept.
     residual_coef_ : ndarray of shape (1 + n_covariates, n_components)
@@ -241,7 +261,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         n_regions, clumps = count_independent_regions(hits, bfile)
 
     The inverse normal transform ranks within the data given to ``transform``;
-    PCA, standardisation and covariate coefficients come from ``fit``.
+    PCA, centring (and scaling) and covariate coefficients come from ``fit``.
 
     Examples
     --------
@@ -267,6 +287,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "aggregate": [str, callable, None],
+        "standardize": ["boolean"],
         "covariates": [pd.DataFrame, None],
         "covariates_missing": [StrOptions({"raise", "drop"})],
         "inverse_normal": ["boolean"],
@@ -279,6 +300,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         n_components=10,
         *,
         aggregate="mean",
+        standardize=False,
         covariates=None,
         covariates_missing="raise",
         inverse_normal=True,
@@ -287,6 +309,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
     ):
         self.n_components = n_components
         self.aggregate = aggregate
+        self.standardize = standardize
         self.covariates = covariates
         self.covariates_missing = covariates_missing
         self.inverse_normal = inverse_normal
@@ -409,7 +432,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
     # -- sklearn API -----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, individual=None):
-        """Learn standardisation, PCA and covariate coefficients.
+        """Learn centring (and scaling), PCA and covariate coefficients.
 
         Parameters
         ----------
@@ -456,7 +479,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         self.constant_features_ = np.flatnonzero(const)
         self._kept = ~const
         self.mean_ = mean[self._kept]
-        self.scale_ = scale[self._kept]
+        self.scale_ = scale[self._kept] if self.standardize else np.ones(len(self.mean_))
         z = (agg[:, self._kept] - self.mean_) / self.scale_
 
         design, keep, _ = self._covariate_design(index, fitting=True)

@@ -8,6 +8,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 from sklearn.base import clone
+from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -250,3 +251,47 @@ def test_bad_embeddings(emb):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         GWASTransformer(n_components=2).fit(values, individual=individual)
+
+
+def _dead_units_cohort():
+    """8 informative features (one latent factor) beside 24 near-dead units.
+
+    The dead units are zero except for a small joint spike in 3 % of the people:
+    tiny raw variance, but perfectly correlated with each other.
+    """
+    rng = np.random.default_rng(4)
+    n = 500
+    latent = rng.normal(size=n)
+    informative = latent[:, None] + 0.5 * rng.normal(size=(n, 8))
+    event = (rng.random(n) < 0.03).astype(float)
+    dead = 0.05 * event[:, None] + 1e-4 * rng.normal(size=(n, 24))
+    return np.hstack([informative, dead]), latent, event
+
+
+def test_pca_runs_on_centred_raw_embeddings_by_default():
+    x, latent, event = _dead_units_cohort()
+    gt = GWASTransformer(n_components=2, inverse_normal=False, random_state=0)
+    out = gt.fit_transform(x)
+    assert gt.standardize is False
+    np.testing.assert_array_equal(gt.scale_, np.ones(32))
+    np.testing.assert_allclose(gt.mean_, x.mean(axis=0))
+    # the same scores as a PCA of the centred embeddings (up to sign)
+    ref = PCA(n_components=2).fit_transform(x - x.mean(axis=0))
+    for j in range(2):
+        assert abs(np.corrcoef(out.iloc[:, j], ref[:, j])[0, 1]) > 1 - 1e-8
+    assert abs(np.corrcoef(out["PC1"], latent)[0, 1]) > 0.95
+
+
+def test_standardize_lets_near_dead_units_take_over():
+    x, latent, event = _dead_units_cohort()
+    gt = GWASTransformer(n_components=2, standardize=True, inverse_normal=False, random_state=0)
+    out = gt.fit_transform(x)
+    np.testing.assert_allclose(gt.scale_, x.std(axis=0))
+    assert abs(np.corrcoef(out["PC1"], event)[0, 1]) > 0.95
+    assert abs(np.corrcoef(out["PC1"], latent)[0, 1]) < 0.3
+
+
+def test_standardize_must_be_boolean(emb):
+    values, _, individual, _ = emb
+    with pytest.raises(ValueError, match="standardize"):
+        GWASTransformer(n_components=2, standardize="yes").fit(values, individual=individual)
