@@ -7,6 +7,7 @@ the imports (``resource.getrusage``).
 
     python benchmarks/genotype_memory.py            # 20,000 x 20,000
     python benchmarks/genotype_memory.py --n 2000 --p 2000
+    python benchmarks/genotype_memory.py --float32 --store  # also read_plink, a zarr store
 """
 
 import argparse
@@ -27,6 +28,8 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 if how == "read_plink_float32":
     snp = read_plink(path)
+elif how == "read_genotypes_zarr_store":
+    snp = read_genotypes(path, store=path[:-4] + ".zarr")
 else:
     snp = read_genotypes(path)
 seconds = time.perf_counter() - t0
@@ -66,11 +69,13 @@ def main():
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--p", type=int, default=20_000)
     parser.add_argument("--float32", action="store_true", help="also measure read_plink (float32)")
+    parser.add_argument("--store", action="store_true", help="also measure writing a zarr store")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "cohort"
         write_bed(prefix, args.n, args.p)
         hows = ["read_genotypes_float16"] + (["read_plink_float32"] if args.float32 else [])
+        hows += ["read_genotypes_zarr_store"] if args.store else []
         for how in hows:
             out = subprocess.run([sys.executable, "-c", CHILD, f"{prefix}.bed", how],
                                  check=True, capture_output=True, text=True)
