@@ -17,6 +17,7 @@ import hashlib
 import json
 import numbers
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -378,6 +379,8 @@ def prepare_images(
         for path in (progress_json, rejected_csv):
             if os.path.exists(path):
                 os.remove(path)
+        if os.path.isdir(store):
+            shutil.rmtree(store)
 
     n_files = len(files)
     spc = int(samples_per_chunk)
@@ -418,7 +421,8 @@ def prepare_images(
         record["rejected"] += [[start + j, reason] for j, reason in rejected]
         record["chunks_done"] = k + 1
         _write_json(progress_json, record)
-        _rejected_table(files, record["rejected"]).to_csv(rejected_csv, index=False)
+        if rejected:
+            _rejected_table(files, record["rejected"]).to_csv(rejected_csv, index=False)
         n_processed += min(spc, n_files - start)
         bar.update(min(spc, n_files - start))
 
@@ -449,7 +453,7 @@ def prepare_images(
         bar.close()
 
     rejected = _rejected_table(files, record["rejected"])
-    if not os.path.exists(rejected_csv):
+    if n_processed or not os.path.exists(rejected_csv):
         rejected.to_csv(rejected_csv, index=False)
     if record["n_written"] == 0:
         raise ValueError(

@@ -159,3 +159,14 @@ def test_dataframe_source_with_eye(tmp_path):
         read_images(table.drop(columns="sample"), 4)
     with pytest.raises(ValueError, match="empty file list"):
         read_images(table.iloc[:0], 4)
+
+
+def test_folder_listing_takes_image_files_only(tmp_path):
+    folder = _write_pngs(tmp_path / "imgs", 2)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "UPPER.JPG", format="JPEG")
+    (folder / "dir.png").mkdir()
+    (folder / ".png").write_bytes(b"")
+    (folder / "notes.txt").write_text("x")
+    ds = read_images(folder, 4)
+    assert ds["sample"].values.tolist() == ["UPPER", "img000", "img001"]
+    assert ds["path"].values.tolist() == [str(folder / n) for n in ("UPPER.JPG", "img000.png", "img001.png")]
