@@ -13,6 +13,7 @@ PARAMS = "last_module.safetensors"
 OPTIMIZER = "last_optimizer.pt"
 HISTORY = "history.json"
 BEST = "best_module.safetensors"
+RNG = "last_rng.pt"
 
 
 def _atomic(path: Path, write) -> None:
@@ -57,14 +58,34 @@ def has_checkpoint(dirname) -> bool:
     return all((d / f).is_file() for f in (PARAMS, OPTIMIZER, HISTORY))
 
 
+def rng_state() -> dict:
+    """The torch random number generator states (CPU, and every visible GPU)."""
+    state = {"cpu": torch.random.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.random.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def load_checkpoint(net, dirname) -> None:
-    """Restore module weights, optimizer state and history into an initialised net."""
+    """Restore module weights, optimizer state, history and RNG states into an initialised net.
+
+    With the RNG states restored, the epochs after a resume shuffle and augment
+    as an uninterrupted fit would.
+    """
     from skorch.history import History
 
     d = Path(dirname)
     unwrapped(net).load_state_dict(load_state_file(d / PARAMS))
     net.optimizer_.load_state_dict(torch.load(d / OPTIMIZER, map_location=net.device, weights_only=True))
     net.history = History.from_file(str(d / HISTORY))
+    if (d / RNG).is_file():
+        set_rng_state(torch.load(d / RNG, weights_only=True))
 
 
 class TrainingControl(Callback):
@@ -72,7 +93,7 @@ class TrainingControl(Callback):
 
     At the end of every epoch, in this order: track the best ``monitor`` value and
     keep a copy of those weights; write the checkpoint (weights, optimizer state,
-    history; each file replaced atomically, so a killed process leaves the last
+    RNG states, history; each file replaced atomically, so a killed process leaves the last
     complete epoch); stop when ``patience`` epochs passed without improvement. At
     the end of training the best weights are loaded back. On resume the state is
     rebuilt from the history and the best-weights file.
@@ -144,6 +165,8 @@ class TrainingControl(Callback):
             d = Path(self.dirname)
             save_state_file(unwrapped(net), d / PARAMS)
             _atomic(d / OPTIMIZER, lambda p: torch.save(net.optimizer_.state_dict(), p))
+            _atomic(d / RNG, lambda p: torch.save(rng_state(), p))
+            # the history last: a checkpoint counts as complete once it is written
             _atomic(d / HISTORY, lambda p: net.history.to_file(str(p)))
         # Stop at the start of the next epoch, so that the other callbacks (the
         # epoch table among them) still see this one.
