@@ -22,7 +22,7 @@ from .._compat import HasMethods, StrOptions
 from ..data import as_dataset
 from ..data._schema import IMAGE
 from ..models import IMAGE_ENCODERS, DownstreamModule, ImageEncoder, load_encoder
-from ..training import TRAINING_ATTRS_DOC, NetEstimator, training_params_doc
+from ..training import TRAINING_ATTRS_DOC, CosineSchedule, NetEstimator, training_params_doc
 
 
 class BaseDownstream(NetEstimator):
@@ -38,6 +38,7 @@ class BaseDownstream(NetEstimator):
         "image_encoder": [StrOptions(set(IMAGE_ENCODERS)), None],
         "freeze_encoder": ["boolean"],
         "target": [str, None],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
         **NetEstimator._parameter_constraints,
     }
 
@@ -48,13 +49,14 @@ class BaseDownstream(NetEstimator):
         image_encoder=None,
         freeze_encoder=False,
         target=None,
+        lr_schedule="cosine",
         image_size=None,
-        batch_size=32,
+        batch_size="auto",
         max_epochs=50,
         lr=1e-3,
         weight_decay=1e-5,
         augment=True,
-        validation_fraction=0.1,
+        validation_fraction="auto",
         patience=5,
         device="auto",
         precision="auto",
@@ -71,6 +73,7 @@ class BaseDownstream(NetEstimator):
         self.image_encoder = image_encoder
         self.freeze_encoder = freeze_encoder
         self.target = target
+        self.lr_schedule = lr_schedule
         self.image_size = image_size
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -102,6 +105,9 @@ class BaseDownstream(NetEstimator):
 
     def _check_encoder(self, encoder) -> None:
         """Hook: refuse encoders a task cannot use."""
+
+    def _fit_callbacks(self) -> list:
+        return [("lr_schedule", CosineSchedule())] if self.lr_schedule == "cosine" else []
 
     # ------------------------------------------------------------------ input
     def _input(self, X, *, reset: bool):
@@ -271,11 +277,15 @@ COMMON_PARAMS = """encoder : fitted pretrainer, str, path, ImageEncoder or None,
         For Dataset/Samples input without ``y``: name of the label variable
         (e.g. ``"grade"``) read from ``X`` in ``fit`` and ``score``; the labels
         then travel with the samples through cross-validation splits.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"``: the learning rate decays from ``lr`` to 0 along a cosine
+        over the ``max_epochs`` planned epochs, step by step; ``"constant"``
+        keeps ``lr``.
     image_size : int or None, default=None
         Side length images are resized to (on the device); a pretrained
         encoder's own size, or the training images' size, when None.
     """ + training_params_doc(
-    batch_size=32, max_epochs=50, weight_decay="1e-5", verbose=0,
+    batch_size='"auto"', max_epochs=50, weight_decay="1e-5", verbose=0, validation_fraction='"auto"',
     weight_decay_note=" (the authors' fine-tuning setting)",
     augment="random rotation up to 20 degrees and horizontal flips (flat mlp input is never augmented)",
 )

@@ -84,13 +84,14 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         image_encoder=None,
         freeze_encoder=False,
         target=None,
+        lr_schedule="cosine",
         image_size=None,
-        batch_size=32,
+        batch_size="auto",
         max_epochs=50,
         lr=1e-3,
         weight_decay=1e-5,
         augment=True,
-        validation_fraction=0.1,
+        validation_fraction="auto",
         patience=5,
         device="auto",
         precision="auto",
@@ -108,6 +109,7 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         self.image_encoder = image_encoder
         self.freeze_encoder = freeze_encoder
         self.target = target
+        self.lr_schedule = lr_schedule
         self.image_size = image_size
         self.batch_size = batch_size
         self.max_epochs = max_epochs

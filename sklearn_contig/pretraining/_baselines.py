@@ -25,7 +25,7 @@ from ..data._schema import validate
 from ..losses import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLoss, SSLCriterion
 from ..models import BatchAugment
 from ..models.ssl import BarlowTwinsModule, BYOLModule, NNCLRModule, SimCLRModule, SimSiamModule
-from ..training import training_params_doc, unwrapped
+from ..training import steps_per_epoch, training_params_doc, unwrapped
 from ._base import BasePretrainer
 
 #: Two-view augmentation the ContIG authors used for the baselines: random
@@ -46,6 +46,36 @@ SSL_AUGMENT = {
     "blur_p": 0.5,
     "feature_mask_p": 0.5,
 }
+
+#: Two-view augmentation by image size: the preset of the largest size not above
+#: the training size is used (smaller images take the 32 px one). At 224 px and
+#: above it is the authors' recipe. Below, a crop of 8 % of a 32 px image is a
+#: 9 x 9 patch and grayscale removes the colour that small fundus images are
+#: recognised by: with the authors' recipe the baselines learn nothing at 32 px
+#: (the loss stays at ln(2b - 1)), so small images get larger crops, milder
+#: jitter and no grayscale/blur.
+SSL_AUGMENT_PRESETS = {
+    32: {**SSL_AUGMENT, "crop_scale": (0.5, 1.0), "brightness": 0.4, "contrast": 0.4, "saturation": 0.4,
+         "hue": 0.1, "grayscale_p": 0.0, "blur_p": 0.0},
+    64: {**SSL_AUGMENT, "crop_scale": (0.25, 1.0), "brightness": 0.4, "contrast": 0.4, "saturation": 0.4,
+         "hue": 0.1, "grayscale_p": 0.1, "blur_p": 0.2},
+    224: dict(SSL_AUGMENT),
+    448: dict(SSL_AUGMENT),
+}
+
+
+def ssl_augment(image_size=None) -> dict:
+    """The two-view augmentation preset for images of ``image_size`` px (None: flat features).
+
+    Examples
+    --------
+    >>> ssl_augment(32)["crop_scale"], ssl_augment(448)["crop_scale"]
+    ((0.5, 1.0), (0.08, 1.0))
+    """
+    if image_size is None:
+        return dict(SSL_AUGMENT)
+    fitting = [size for size in SSL_AUGMENT_PRESETS if size <= image_size]
+    return dict(SSL_AUGMENT_PRESETS[max(fitting) if fitting else min(SSL_AUGMENT_PRESETS)])
 
 
 class EnqueueMemoryBank(Callback):
@@ -79,11 +109,7 @@ class MomentumUpdate(Callback):
         return self
 
     def on_train_begin(self, net, X=None, **kwargs):
-        n = len(X) if X is not None else 0
-        bs = int(net.batch_size)
-        drop = bool(getattr(net, "iterator_train__drop_last", False))
-        per_epoch = max(1, n // bs if drop else -(-n // bs))
-        self.total_steps_ = per_epoch * int(net.max_epochs)
+        self.total_steps_ = steps_per_epoch(net, len(X) if X is not None else 0) * int(net.max_epochs)
 
     def momentum_at(self, step: int) -> float:
         """Momentum of training step ``step`` (0-based)."""
@@ -106,12 +132,15 @@ _COMMON_DOC = """image_size : int, default=None
     """ + training_params_doc(
     batch_size=64, max_epochs=100, weight_decay="1e-6", verbose=1,
     augment=(
-        "the two-view augmentation the ContIG authors used for these baselines "
-        "(``SSL_AUGMENT``: random resized crop of area 0.08-1, horizontal flip, colour "
-        "jitter 0.7/0.7/0.7 with hue 0.2 applied with p=0.8, grayscale p=0.2, Gaussian "
-        "blur p=0.5; no rotation), drawn per sample; with False both views are the image "
-        "itself and training learns nothing useful. Flat image features (``mlp``) are "
-        "augmented by replacing each feature, with probability 0.5, by another sample's value"
+        "two views drawn per sample by the preset for the training image size "
+        "(``ssl_augment``; ``SSL_AUGMENT_PRESETS``): at 224 px and above the authors' recipe "
+        "(random resized crop of area 0.08-1, horizontal flip, colour jitter 0.7/0.7/0.7 with "
+        "hue 0.2 applied with p=0.8, grayscale p=0.2, Gaussian blur p=0.5; no rotation); at 64 px "
+        "crops of area 0.25-1, jitter 0.4 with hue 0.1, grayscale p=0.1, blur p=0.2; at 32 px and "
+        "below crops of area 0.5-1, jitter 0.4 with hue 0.1, no grayscale or blur. With False "
+        "both views are the image itself and training learns nothing useful. Flat image features "
+        "(``mlp``) are augmented by replacing each feature, with probability 0.5, by another "
+        "sample's value"
     ),
 ) + """
 
@@ -139,8 +168,8 @@ class _TwoViewPretrainer(BasePretrainer):
         validate(ds, [], require_image=True)
         return [], np.arange(ds.sizes["sample"])
 
-    def _default_augment(self) -> dict:
-        return dict(SSL_AUGMENT)
+    def _default_augment(self, image_size=None) -> dict:
+        return ssl_augment(image_size)
 
     def _make_loss(self) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -201,9 +230,10 @@ class _TwoViewPretrainer(BasePretrainer):
         check_is_fitted(self, "net_")
         ds = self._image_dataset(X)
         validate(ds, [], require_image=True)
-        chunk = int(chunk_size or self.batch_size)
+        chunk = int(chunk_size or self.batch_size_)
         device = next(self.module_.parameters()).device
-        augment = self._augment_module() or BatchAugment(**self._default_augment())
+        size = self.module_.image_encoder.image_size
+        augment = self._augment_module(size) or BatchAugment(**self._default_augment(size))
         augment = augment.to(device).eval()
 
         def two_views(module, batch):

@@ -272,7 +272,7 @@ class ContIGPretrainer(BasePretrainer):
         -------
         accuracy : dict of str to float
         """
-        chunk = int(chunk_size or self.batch_size)
+        chunk = int(chunk_size or self.batch_size_)
         ds = self._as_dataset(X)
         individual = individual_codes(ds)
         result = {}
@@ -310,7 +310,7 @@ class ContIGPretrainer(BasePretrainer):
             One entry per modality and ``"mean"``, the chunk-size-weighted mean
             of the per-chunk losses.
         """
-        chunk = int(chunk_size or self.batch_size)
+        chunk = int(chunk_size or self.batch_size_)
         ds = self._as_dataset(X)
         codes = torch.from_numpy(individual_codes(ds))
         proj = self._projections(X)

@@ -5,7 +5,15 @@ checkpoint/resume, accelerate), the skorch callbacks it installs, and the
 helpers they use. A new estimator that trains a network derives from it.
 """
 
-from ._callbacks import RecordLossParts, TrainingControl, has_checkpoint, load_checkpoint, unwrapped
+from ._callbacks import (
+    CosineSchedule,
+    RecordLossParts,
+    TrainingControl,
+    has_checkpoint,
+    load_checkpoint,
+    steps_per_epoch,
+    unwrapped,
+)
 from ._estimator import (
     GEOMETRIC_AUGMENT,
     TRAINING_ATTRS_DOC,
@@ -19,6 +27,7 @@ from ._estimator import (
 )
 
 __all__ = [
+    "CosineSchedule",
     "GEOMETRIC_AUGMENT",
     "TRAINING_ATTRS_DOC",
     "TRAINING_CONSTRAINTS",
@@ -31,6 +40,7 @@ __all__ = [
     "resolve_device",
     "resolve_precision",
     "split_by_individual",
+    "steps_per_epoch",
     "training_params_doc",
     "unwrapped",
 ]

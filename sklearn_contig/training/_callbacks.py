@@ -209,3 +209,58 @@ class RecordLossParts(Callback):
     def on_epoch_end(self, net, **kwargs):
         for (prefix, name), (total, count) in sorted(self._sums.items()):
             net.history.record(f"{prefix}_loss_{name}", total / max(count, 1))
+
+
+def steps_per_epoch(net, n_samples: int) -> int:
+    """Optimizer steps one epoch of ``n_samples`` training samples takes in ``net``."""
+    bs = int(net.batch_size)
+    drop = bool(getattr(net, "iterator_train__drop_last", False))
+    return max(1, n_samples // bs if drop else -(-n_samples // bs))
+
+
+class CosineSchedule(Callback):
+    """Cosine decay of the learning rate over the planned optimizer steps, set per batch.
+
+    ``lr_k = lr * (final + (1 - final) * (1 + cos(pi k / K)) / 2)`` for training
+    step ``k`` of ``K = steps_per_epoch * max_epochs``. ``k`` is counted from the
+    history's ``train_batch_count``, so a resumed fit continues the schedule where
+    the interrupted one was.
+
+    Parameters
+    ----------
+    final : float, default=0.0
+        Learning rate at the last step, as a fraction of the initial one.
+    """
+
+    def __init__(self, final=0.0):
+        self.final = final
+
+    def initialize(self):
+        self.step_ = 0
+        self.total_steps_ = 0
+        return self
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        n = len(X) if X is not None else 0
+        self.total_steps_ = steps_per_epoch(net, n) * int(net.max_epochs)
+        self.step_ = sum(int(row.get("train_batch_count", 0)) for row in net.history)
+        self.base_lrs_ = [group.get("initial_lr", net.lr) for group in net.optimizer_.param_groups]
+        for group, lr in zip(net.optimizer_.param_groups, self.base_lrs_):
+            group.setdefault("initial_lr", lr)
+
+    def factor(self, step: int) -> float:
+        """Learning-rate multiplier of training step ``step`` (0-based)."""
+        if self.total_steps_ <= 0:
+            return 1.0
+        frac = min(step / self.total_steps_, 1.0)
+        return self.final + (1.0 - self.final) * (1.0 + math.cos(math.pi * frac)) / 2.0
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            f = self.factor(self.step_)
+            for group, lr in zip(net.optimizer_.param_groups, self.base_lrs_):
+                group["lr"] = lr * f
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.step_ += 1

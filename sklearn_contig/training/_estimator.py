@@ -108,12 +108,12 @@ def image_dataset(X, name: str = "X") -> xr.Dataset:
 #: Constraints of the training parameters shared by every ``NetEstimator``.
 TRAINING_CONSTRAINTS: dict = {
     "image_size": [Interval(Integral, 8, None, closed="left"), None],
-    "batch_size": [Interval(Integral, 2, None, closed="left")],
+    "batch_size": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
     "max_epochs": [Interval(Integral, 0, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "augment": ["boolean", dict],
-    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
     "patience": [Interval(Integral, 1, None, closed="left"), None],
     "device": [str],
     "precision": [StrOptions({"auto", "32", "bf16"})],
@@ -127,8 +127,10 @@ TRAINING_CONSTRAINTS: dict = {
     "accelerator": "no_validation",
 }
 
-_TRAINING_PARAMS_DOC = """batch_size : int, default={batch_size}
-        Samples per optimizer step.
+_TRAINING_PARAMS_DOC = """batch_size : int or "auto", default={batch_size}
+        Samples per optimizer step. ``"auto"``: a sixth of the training
+        samples, between 8 and 32 (8 for 50 labelled images, 32 from 192 on),
+        so a small labelled set still gets enough optimizer steps.
     max_epochs : int, default={max_epochs}
         Passes over the training samples; 0 gives an untrained (randomly
         initialised) network, a useful baseline.
@@ -140,9 +142,12 @@ _TRAINING_PARAMS_DOC = """batch_size : int, default={batch_size}
         Training-only augmentation on the device: {augment}. A dict overrides
         or adds :class:`~sklearn_contig.models.BatchAugment` arguments; False
         disables it.
-    validation_fraction : float, default=0.1
+    validation_fraction : float or "auto", default={validation_fraction}
         Fraction of individuals (the ``individual`` coordinate; samples for
-        arrays) held out for early stopping; 0 disables both.
+        arrays) held out for early stopping; 0 disables both and trains the
+        full budget. ``"auto"``: 0.1 when that holds out at least 30
+        individuals (300 or more), otherwise 0: a validation split of a few
+        images stops training on noise.
     patience : int or None, default=5
         Epochs without held-out improvement before stopping; the best epoch's
         weights are restored.
@@ -174,12 +179,28 @@ _TRAINING_PARAMS_DOC = """batch_size : int, default={batch_size}
         from the fitted estimator after training."""
 
 
-def training_params_doc(*, batch_size, max_epochs, weight_decay, verbose, augment, weight_decay_note="") -> str:
+def training_params_doc(*, batch_size, max_epochs, weight_decay, verbose, augment, weight_decay_note="",
+                        validation_fraction="0.1") -> str:
     """numpydoc text of the shared training parameters, with an estimator's defaults."""
     return _TRAINING_PARAMS_DOC.format(
         batch_size=batch_size, max_epochs=max_epochs, weight_decay=weight_decay, verbose=verbose,
-        augment=augment, weight_decay_note=weight_decay_note,
+        augment=augment, weight_decay_note=weight_decay_note, validation_fraction=validation_fraction,
     )
+
+
+def auto_batch_size(n_train: int) -> int:
+    """``batch_size="auto"``: a sixth of the training samples, clipped to [8, 32]."""
+    return int(np.clip(n_train // 6, 8, 32))
+
+
+#: ``validation_fraction="auto"`` holds out 10 % of the individuals when that is
+#: at least this many of them, and nobody otherwise.
+MIN_VALIDATION_INDIVIDUALS = 30
+
+
+def auto_validation_fraction(n_individuals: int) -> float:
+    """``validation_fraction="auto"``: 0.1 when it holds out >= 30 individuals, else 0."""
+    return 0.1 if round(0.1 * n_individuals) >= MIN_VALIDATION_INDIVIDUALS else 0.0
 
 
 #: numpydoc text of the fitted attributes every ``NetEstimator`` sets.
@@ -191,6 +212,8 @@ TRAINING_ATTRS_DOC = """net_ : skorch.NeuralNet
         Epoch whose weights were restored (None without a validation split).
     pretrained_ : bool
         Whether the image encoder started from pretrained weights.
+    batch_size_ : int
+        The batch size trained with (``batch_size`` resolved).
     n_train_samples_, n_valid_samples_ : int
         Samples trained on and held out for early stopping."""
 
@@ -220,7 +243,8 @@ class NetEstimator(BaseEstimator):
     def _build_criterion(self) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _default_augment(self) -> dict:
+    def _default_augment(self, image_size=None) -> dict:
+        """Augmentation parameters of the method for images of ``image_size`` px (None: flat)."""
         return dict(GEOMETRIC_AUGMENT)
 
     def _set_augment(self, module, augment) -> None:
@@ -231,10 +255,15 @@ class NetEstimator(BaseEstimator):
         return []
 
     # ---------------------------------------------------------------- helpers
-    def _augment_module(self):
+    def _working_size(self, ds):
+        """Side length the images are trained at (None for flat features)."""
+        img = ds[IMAGE]
+        return None if img.ndim == 2 else int(self.image_size or img.shape[-1])
+
+    def _augment_module(self, image_size=None):
         if self.augment is False:
             return None
-        params = self._default_augment()
+        params = self._default_augment(image_size)
         if isinstance(self.augment, dict):
             unknown = set(self.augment) - set(BatchAugment.__init__.__code__.co_varnames)
             if unknown:
@@ -292,10 +321,10 @@ class NetEstimator(BaseEstimator):
             optimizer__fused=torch.device(device).type in ("cpu", "cuda"),
             lr=self.lr,
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size_,
             train_split=None if valid_data is None else predefined_split(valid_data),
             iterator_train__shuffle=True,
-            iterator_train__drop_last=len(train_data) > self.batch_size,
+            iterator_train__drop_last=len(train_data) > self.batch_size_,
             **{f"iterator_train__{k}": v for k, v in loader.items()},
             **{f"iterator_valid__{k}": v for k, v in loader.items()},
             callbacks=callbacks,
@@ -315,10 +344,14 @@ class NetEstimator(BaseEstimator):
         """
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        augment = self._augment_module()
+        augment = self._augment_module(self._working_size(ds))
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        train_rows, valid_rows = split_by_individual(ds, rows, self.validation_fraction, rng)
+        fraction = self.validation_fraction
+        if fraction == "auto":
+            fraction = auto_validation_fraction(len(pd.unique(np.asarray(ds["individual"].values)[rows])))
+        train_rows, valid_rows = split_by_individual(ds, rows, fraction, rng)
+        self.batch_size_ = auto_batch_size(len(train_rows)) if self.batch_size == "auto" else int(self.batch_size)
         accelerator = self.accelerator
         device = str(accelerator.device) if accelerator is not None else resolve_device(self.device)
         cuda = device.startswith("cuda")
@@ -386,7 +419,7 @@ class NetEstimator(BaseEstimator):
         device = next(module.parameters()).device
         data = CohortDataset(ds, modalities, fill=fill, include_image=include_image, codes=individual_codes(ds))
         out = []
-        for X, _ in data.batches(self.batch_size, num_workers=self.num_workers, pin_memory=device.type == "cuda"):
+        for X, _ in data.batches(self.batch_size_, num_workers=self.num_workers, pin_memory=device.type == "cuda"):
             X = {k: v.to(device, non_blocking=True) for k, v in X.items()}
             with autocast_context(device.type, getattr(module, "autocast_dtype", None)):
                 out.append(fn(module, X))
