@@ -21,3 +21,16 @@ def _doctest_tmpdir(request, tmp_path, monkeypatch):
     if isinstance(request.node, pytest.DoctestItem):
         monkeypatch.chdir(tmp_path)
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread.
+
+    OpenMP threads spin-wait: on a loaded 2-core machine two threads run a small
+    network ~50x slower than one.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -1,17 +1,13 @@
 """Downstream estimators: classification, regression and segmentation on a (pretrained) encoder."""
 
-from ._base import BaseDownstream, DownstreamModule
-from ._classifier import ContIGClassifier, CoralHead, CoralLoss
+from ._base import BaseDownstream
+from ._classifier import ContIGClassifier
 from ._regressor import ContIGRegressor
-from ._segmenter import ContIGSegmenter, SegmentationModule
+from ._segmenter import ContIGSegmenter
 
 __all__ = [
     "BaseDownstream",
     "ContIGClassifier",
     "ContIGRegressor",
     "ContIGSegmenter",
-    "CoralHead",
-    "CoralLoss",
-    "DownstreamModule",
-    "SegmentationModule",
 ]

@@ -1,11 +1,9 @@
-"""Shared machinery of the downstream estimators (classification, regression, segmentation).
+"""Shared surface of the downstream estimators (classification, regression, segmentation).
 
-A downstream estimator is a plain scikit-learn estimator that builds a skorch
-``NeuralNet`` in ``fit``: an image encoder (from a fitted pretrainer, an encoder
-file or a fresh one) plus a task head. The training loop, early stopping with
-restore of the best epoch, device/precision handling, normalisation statistics and
-augmentation are the pretrainers' (:mod:`sklearn_contig.pretraining._base`); the
-tasks differ only in head, loss and how labels are encoded and decoded.
+A downstream estimator is an image encoder (from a fitted pretrainer, an encoder
+file or a fresh one) plus a task head, trained by
+:class:`~sklearn_contig.training.NetEstimator`; the tasks differ only in head,
+loss and how labels are encoded and decoded.
 """
 
 from __future__ import annotations
@@ -16,84 +14,23 @@ import os
 import numpy as np
 import torch
 import xarray as xr
-from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from .._pickle import state_without_optimizer
-from ..data import CohortDataset, as_dataset, individual_codes
+from .._compat import HasMethods, StrOptions
+from ..data import as_dataset
 from ..data._schema import IMAGE
-from ..models import IMAGE_ENCODERS, BatchAugment, ImageEncoder, load_encoder
-from ..models.contig import autocast_context
-from ..pretraining._base import (
-    TRAINING_CONSTRAINTS,
-    BasePretrainer,
-    resolve_device,
-    resolve_precision,
-    split_by_individual,
-)
+from ..models import IMAGE_ENCODERS, DownstreamModule, ImageEncoder, load_encoder
+from ..training import TRAINING_ATTRS_DOC, CosineSchedule, NetEstimator, training_params_doc
 
 
-class DownstreamModule(nn.Module):
-    """Image encoder followed by a task head; the network of every downstream estimator.
-
-    ``forward(image, **ignored)`` scales, (in training) augments, normalises and
-    encodes the images, then applies ``head`` to the pooled embedding.
-
-    Parameters
-    ----------
-    encoder : ImageEncoder
-    head : nn.Module
-        Maps the embedding ``(n, encoder.out_dim)`` to the task's outputs.
-    freeze : bool, default=False
-        Linear evaluation: the encoder gets no gradients and stays in eval mode
-        (BatchNorm statistics frozen too) whatever ``train()`` is called with.
-    """
-
-    def __init__(self, encoder: ImageEncoder, head: nn.Module, freeze: bool = False):
-        super().__init__()
-        self.encoder = encoder
-        self.head = head
-        self.freeze = bool(freeze)
-        self.augment = None
-        self.autocast_dtype = None
-        if self.freeze:
-            self.encoder.requires_grad_(False)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.freeze:
-            self.encoder.eval()
-        return self
-
-    def _unit(self, image):
-        return self.encoder.to_unit(image)
-
-    def _backbone(self, fn, x):
-        if self.freeze:
-            with torch.no_grad():
-                return fn(x)
-        return fn(x)
-
-    def forward(self, image, **ignored):  # (n, c, h, w) or (n, d) -> (n, n_outputs)
-        x = self._unit(image)
-        if self.augment is not None and self.training:
-            x = self.augment(x)
-        with autocast_context(x.device.type, self.autocast_dtype):
-            h = self._backbone(self.encoder.backbone, self.encoder.normalize(x))
-            out = self.head(h)
-        return out.float()
-
-
-class BaseDownstream(BaseEstimator):
+class BaseDownstream(NetEstimator):
     """Base class of the downstream estimators; not for direct use.
 
-    Subclasses implement ``_encode_y(y)`` (validate and encode labels, set the
-    label attributes, return the encoded array), ``_n_outputs()``, ``_build_head``
-    and ``_build_criterion``.
+    Subclasses implement ``_encode_y(y, ds)`` (validate and encode labels, set the
+    label attributes, return the encoded array), ``_build_head(encoder)`` and
+    ``_build_criterion()``; the segmenter overrides ``_build_module``.
     """
 
     _parameter_constraints: dict = {
@@ -101,39 +38,76 @@ class BaseDownstream(BaseEstimator):
         "image_encoder": [StrOptions(set(IMAGE_ENCODERS)), None],
         "freeze_encoder": ["boolean"],
         "target": [str, None],
-        **TRAINING_CONSTRAINTS,
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        **NetEstimator._parameter_constraints,
     }
 
-    # The pretrainers' training machinery, reused as is: skorch net with early
-    # stopping/restore and checkpoints, augmentation module, normalisation stats.
-    _make_net = BasePretrainer._make_net
-    _augment_module = BasePretrainer._augment_module
-    _normalization = BasePretrainer._normalization
-
-    def _default_augment(self) -> dict:
-        return {"rotation": 20.0, "hflip": True}
-
-    def _fit_callbacks(self) -> list:
-        return []
+    def __init__(
+        self,
+        *,
+        encoder=None,
+        image_encoder=None,
+        freeze_encoder=False,
+        target=None,
+        lr_schedule="cosine",
+        image_size=None,
+        batch_size="auto",
+        max_epochs=50,
+        lr=1e-3,
+        weight_decay=1e-5,
+        augment=True,
+        validation_fraction="auto",
+        patience=5,
+        device="auto",
+        precision="auto",
+        compile=False,
+        num_workers=0,
+        checkpoint_dir=None,
+        resume=False,
+        random_state=None,
+        callbacks=None,
+        verbose=0,
+        accelerator=None,
+    ):
+        self.encoder = encoder
+        self.image_encoder = image_encoder
+        self.freeze_encoder = freeze_encoder
+        self.target = target
+        self.lr_schedule = lr_schedule
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.accelerator = accelerator
 
     # ------------------------------------------------------------- task hooks
-    def _encode_y(self, y):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _n_outputs(self) -> int:  # pragma: no cover - abstract
+    def _encode_y(self, y, ds):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _build_head(self, encoder) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _build_criterion(self) -> nn.Module:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _build_module(self, encoder) -> nn.Module:
+    def _build_module(self, encoder, train_data) -> nn.Module:
         return DownstreamModule(encoder, self._build_head(encoder), freeze=self.freeze_encoder)
 
-    def _make_dataset(self, ds, indices, y, codes):
-        return CohortDataset(ds, [], indices=indices, y=y, codes=codes)
+    def _check_encoder(self, encoder) -> None:
+        """Hook: refuse encoders a task cannot use."""
+
+    def _fit_callbacks(self) -> list:
+        return [("lr_schedule", CosineSchedule())] if self.lr_schedule == "cosine" else []
 
     # ------------------------------------------------------------------ input
     def _input(self, X, *, reset: bool):
@@ -199,7 +173,7 @@ class BaseDownstream(BaseEstimator):
         return y
 
     # ---------------------------------------------------------------- encoder
-    def _resolve_encoder(self, ds) -> tuple[ImageEncoder, bool]:
+    def _initial_encoder(self, ds) -> tuple[ImageEncoder, bool]:
         """A private copy of the starting encoder and whether it is pretrained."""
         img = ds[IMAGE]
         flat = img.ndim == 2
@@ -247,6 +221,7 @@ class BaseDownstream(BaseEstimator):
                 f"X has {in_channels} {what} but the {encoder.name!r} encoder expects "
                 f"{encoder.in_channels}"
             )
+        self._check_encoder(encoder)
         return encoder, pretrained
 
     # -------------------------------------------------------------------- fit
@@ -255,89 +230,29 @@ class BaseDownstream(BaseEstimator):
         ds, is_dataset = self._input(X, reset=True)
         y = self._target(ds, y, is_dataset)
         y_enc = self._encode_y(y, ds)
-        augment = self._augment_module()
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        rows = np.arange(ds.sizes["sample"])
-        train_rows, valid_rows = split_by_individual(ds, rows, self.validation_fraction, rng)
-        device = resolve_device(self.device)
-        cuda = device.startswith("cuda")
-        codes = individual_codes(ds)
-        fork_devices = [torch.device(device).index or 0] if cuda else []
-        with torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(seed)
-            encoder, pretrained = self._resolve_encoder(ds)
-            self._check_encoder(encoder)
-            train_ds = self._make_dataset(ds, train_rows, y_enc, codes)
-            valid_ds = self._make_dataset(ds, valid_rows, y_enc, codes) if len(valid_rows) else None
-            if not pretrained:
-                self._normalization(encoder, ds, train_rows, seed)
-            module = self._build_module(encoder)
-            self._set_augment(module, augment)
-            module.autocast_dtype = resolve_precision(self.precision, device)
-            if cuda:
-                module = module.to(memory_format=torch.channels_last)
-            net = self._make_net(module, self._build_criterion(), train_ds, valid_ds, device)
-            net.initialize()
-            if self.max_epochs > 0:
-                net.partial_fit(train_ds, epochs=self.max_epochs)
-        net.train_split = None  # drop the reference to the data
-        net.module_.eval()
-        self.net_ = net
-        self.module_ = net.module_
-        self.device_ = device
-        self.encoder_name_ = encoder.name
-        self.pretrained_ = pretrained
-        self.n_train_samples_ = len(train_rows)
-        self.n_valid_samples_ = len(valid_rows)
-        self.best_epoch_ = dict(net.callbacks_)["control"].best_epoch_
+        self._fit_net(ds, np.arange(ds.sizes["sample"]), y=y_enc)
+        self.encoder_name_ = self.module_.encoder.name
         return self
 
-    def _check_encoder(self, encoder) -> None:
-        """Hook: refuse encoders a task cannot use."""
-
-    def _set_augment(self, module, augment) -> None:
-        module.augment = augment
-
-    @property
-    def history_(self):
-        """The skorch training history (one row per epoch)."""
-        check_is_fitted(self, "net_")
-        return self.net_.history
-
     # ---------------------------------------------------------------- predict
-    #: Smallest batch used for prediction, and the dtype of ``_forward``'s output.
-    _predict_batch_min = 64
+    #: dtype of ``_forward``'s output.
     _output_dtype = np.float64
 
     def _outputs(self, raw):
         """Map the module's raw output for one batch to the tensor ``_forward`` returns."""
         return raw
 
-    @torch.no_grad()
     def _forward(self, X) -> np.ndarray:
         """Network outputs for ``X`` (through ``_outputs``), in eval mode, batch by batch."""
         check_is_fitted(self, "net_")
         ds, _ = self._input(X, reset=False)
-        module = self.module_.eval()
-        device = next(module.parameters()).device
-        data = CohortDataset(ds, [], codes=np.zeros(ds.sizes["sample"], dtype=np.int64))
-        bs = max(self.batch_size, self._predict_batch_min)
-        out = []
-        for start in range(0, len(data), bs):
-            batch, _ = data.__getitems__(np.arange(start, min(start + bs, len(data))))
-            out.append(self._outputs(module(batch["image"].to(device))).float().cpu().numpy())
+        out = self._map_batches(ds, lambda module, b: self._outputs(module(b["image"])).float().cpu())
         if not out:
             raise ValueError("X has no samples")
-        return np.concatenate(out).astype(self._output_dtype)
-
-    def __getstate__(self):
-        # pickles for inference: without the optimizer state (see checkpoint_dir)
-        return state_without_optimizer(self)
+        return torch.cat(out).numpy().astype(self._output_dtype)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = self.device != "cpu"
         tags.input_tags.allow_nan = False
         return tags
 
@@ -362,88 +277,21 @@ COMMON_PARAMS = """encoder : fitted pretrainer, str, path, ImageEncoder or None,
         For Dataset/Samples input without ``y``: name of the label variable
         (e.g. ``"grade"``) read from ``X`` in ``fit`` and ``score``; the labels
         then travel with the samples through cross-validation splits.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"``: the learning rate decays from ``lr`` to 0 along a cosine
+        over the ``max_epochs`` planned epochs, step by step; ``"constant"``
+        keeps ``lr``.
     image_size : int or None, default=None
         Side length images are resized to (on the device); a pretrained
         encoder's own size, or the training images' size, when None.
-    batch_size : int, default=32
-    max_epochs : int, default=50
-    lr : float, default=1e-3
-        Adam learning rate (the authors' fine-tuning setting).
-    weight_decay : float, default=1e-5
-        Adam's L2 penalty (the authors' fine-tuning setting).
-    augment : bool or dict, default=True
-        Training-only augmentation on the device: random rotation up to 20
-        degrees and horizontal flips; a dict overrides or adds
-        :class:`~sklearn_contig.models.BatchAugment` arguments; False disables.
-        Flat (mlp) inputs are never augmented.
-    validation_fraction : float, default=0.1
-        Fraction of individuals (the ``individual`` coordinate of a Dataset;
-        samples for arrays) held out for early stopping; 0 disables it.
-    patience : int or None, default=5
-        Epochs without held-out improvement before stopping; the best epoch's
-        weights are restored.
-    device : str, default="auto"
-        ``"auto"`` uses a GPU when one is visible.
-    precision : {"auto", "32", "bf16"}, default="auto"
-        ``"auto"``: bf16 autocast on GPUs that support it, float32 otherwise.
-    num_workers : int, default=0
-        DataLoader worker processes.
-    checkpoint_dir : str or path, default=None
-        Write weights, optimizer state and history after every epoch.
-    random_state : int, RandomState or None, default=None
-        Seeds initialisation, the validation split, shuffling and augmentation;
-        CPU runs are repeatable.
-    callbacks : list of skorch callbacks, default=None
-    verbose : int, default=0
-        1 prints the skorch epoch table."""
+    """ + training_params_doc(
+    batch_size='"auto"', max_epochs=50, weight_decay="1e-5", verbose=0, validation_fraction='"auto"',
+    weight_decay_note=" (the authors' fine-tuning setting)",
+    augment="random rotation up to 20 degrees and horizontal flips (flat mlp input is never augmented)",
+)
 
-COMMON_ATTRS = """net_ : skorch.NeuralNet
-        The trained network wrapper; ``history_`` is its per-epoch history.
-    module_ : torch.nn.Module
-        Encoder plus head, in eval mode.
-    best_epoch_ : int or None
-        Epoch whose weights were restored (None without a validation split).
-    pretrained_ : bool
-        Whether the encoder started from pretrained weights.
+COMMON_ATTRS = TRAINING_ATTRS_DOC + """
+    encoder_name_ : str
+        Architecture of the image encoder.
     n_features_in_ : int
         Features (flat input) or channels (images) of array input."""
-
-
-def init_common(self, encoder, image_encoder, freeze_encoder, target, image_size, batch_size,
-                max_epochs, lr, weight_decay, augment, validation_fraction, patience, device,
-                precision, num_workers, checkpoint_dir, random_state, callbacks, verbose):
-    """Store the shared constructor arguments (``__init__`` only stores)."""
-    self.encoder = encoder
-    self.image_encoder = image_encoder
-    self.freeze_encoder = freeze_encoder
-    self.target = target
-    self.image_size = image_size
-    self.batch_size = batch_size
-    self.max_epochs = max_epochs
-    self.lr = lr
-    self.weight_decay = weight_decay
-    self.augment = augment
-    self.validation_fraction = validation_fraction
-    self.patience = patience
-    self.device = device
-    self.precision = precision
-    self.num_workers = num_workers
-    self.checkpoint_dir = checkpoint_dir
-    self.random_state = random_state
-    self.callbacks = callbacks
-    self.verbose = verbose
-
-
-def split_augment(augment: BatchAugment | None):
-    """Split an augmentation into its geometric and photometric parts (for masks)."""
-    if augment is None:
-        return None, None
-    geo = BatchAugment(rotation=augment.rotation, hflip=augment.hflip, crop_scale=augment.crop_scale)
-    photo = None
-    if augment.brightness or augment.contrast or augment.saturation or augment.grayscale_p or augment.blur_p:
-        photo = BatchAugment(
-            rotation=0.0, hflip=False, brightness=augment.brightness, contrast=augment.contrast,
-            saturation=augment.saturation, jitter_p=augment.jitter_p,
-            grayscale_p=augment.grayscale_p, blur_p=augment.blur_p, blur_sigma=augment.blur_sigma,
-        )
-    return geo, photo

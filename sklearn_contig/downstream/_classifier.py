@@ -4,58 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 
+from .._compat import StrOptions
+from ..losses import CoralLoss, CrossEntropyLoss, MultilabelBCELoss
 from ..metrics import micro_roc_auc, quadratic_weighted_kappa
-from ._base import COMMON_ATTRS, COMMON_PARAMS, BaseDownstream, init_common
-
-
-class CoralHead(nn.Module):
-    """CORAL ordinal head: one shared weight vector and K-1 ordered thresholds.
-
-    Cao, Mirjalili & Raschka, "Rank consistent ordinal regression for neural
-    networks with application to age estimation", Pattern Recognition Letters
-    140 (2020). Output ``(n, K-1)`` logits of P(y > k); sharing the weights makes
-    the K-1 binary tasks rank-consistent.
-
-    Parameters
-    ----------
-    in_features : int
-    n_classes : int
-    """
-
-    def __init__(self, in_features: int, n_classes: int):
-        super().__init__()
-        self.fc = nn.Linear(in_features, 1, bias=False)
-        # Initial thresholds decreasing from 1 to 1/(K-1), as in coral-pytorch.
-        self.bias = nn.Parameter(torch.arange(n_classes - 1, 0, -1, dtype=torch.float32) / (n_classes - 1))
-
-    def forward(self, x):  # (n, d) -> (n, K-1)
-        return self.fc(x) + self.bias
-
-
-class CoralLoss(nn.Module):
-    """CORAL loss: sum over thresholds of binary cross-entropy on ``y > k``, mean over samples."""
-
-    def forward(self, logits, y):
-        levels = (y.long()[:, None] > torch.arange(logits.shape[1], device=logits.device)[None]).float()
-        return F.binary_cross_entropy_with_logits(logits, levels, reduction="none").sum(1).mean()
-
-
-class _CrossEntropy(nn.Module):
-    def forward(self, logits, y):
-        return F.cross_entropy(logits, y.long())
-
-
-class _MultilabelBCE(nn.Module):
-    def forward(self, logits, y):
-        return F.binary_cross_entropy_with_logits(logits, y.float())
+from ..models import CoralHead
+from ._base import COMMON_ATTRS, COMMON_PARAMS, BaseDownstream
 
 
 def coral_proba(logits: np.ndarray) -> np.ndarray:
@@ -126,26 +84,50 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         image_encoder=None,
         freeze_encoder=False,
         target=None,
+        lr_schedule="cosine",
         image_size=None,
-        batch_size=32,
+        batch_size="auto",
         max_epochs=50,
         lr=1e-3,
         weight_decay=1e-5,
         augment=True,
-        validation_fraction=0.1,
+        validation_fraction="auto",
         patience=5,
         device="auto",
         precision="auto",
+        compile=False,
         num_workers=0,
         checkpoint_dir=None,
+        resume=False,
         random_state=None,
         callbacks=None,
         verbose=0,
+        accelerator=None,
     ):
         self.task = task
-        init_common(self, encoder, image_encoder, freeze_encoder, target, image_size, batch_size,
-                    max_epochs, lr, weight_decay, augment, validation_fraction, patience, device,
-                    precision, num_workers, checkpoint_dir, random_state, callbacks, verbose)
+        self.encoder = encoder
+        self.image_encoder = image_encoder
+        self.freeze_encoder = freeze_encoder
+        self.target = target
+        self.lr_schedule = lr_schedule
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.accelerator = accelerator
 
     # ----------------------------------------------------------------- labels
     def _encode_y(self, y, ds):
@@ -211,7 +193,7 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         return nn.Linear(encoder.out_dim, k)
 
     def _build_criterion(self):
-        return {"ordinal": CoralLoss, "multilabel": _MultilabelBCE, "multiclass": _CrossEntropy}[self.task_]()
+        return {"ordinal": CoralLoss, "multilabel": MultilabelBCELoss, "multiclass": CrossEntropyLoss}[self.task_]()
 
     # ------------------------------------------------------------------- API
     def fit(self, X, y=None):

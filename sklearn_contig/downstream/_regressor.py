@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import torch.nn.functional as F
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_array
 from torch import nn
 
-from ._base import COMMON_ATTRS, COMMON_PARAMS, BaseDownstream, init_common
-
-
-class _MSE(nn.Module):
-    def forward(self, pred, y):
-        return F.mse_loss(pred, y.float().reshape(pred.shape))
+from ..losses import MSELoss
+from ._base import COMMON_ATTRS, COMMON_PARAMS, BaseDownstream
 
 
 class ContIGRegressor(RegressorMixin, BaseDownstream):
@@ -48,33 +43,6 @@ class ContIGRegressor(RegressorMixin, BaseDownstream):
     (3, 2)
     """
 
-    def __init__(
-        self,
-        *,
-        encoder=None,
-        image_encoder=None,
-        freeze_encoder=False,
-        target=None,
-        image_size=None,
-        batch_size=32,
-        max_epochs=50,
-        lr=1e-3,
-        weight_decay=1e-5,
-        augment=True,
-        validation_fraction=0.1,
-        patience=5,
-        device="auto",
-        precision="auto",
-        num_workers=0,
-        checkpoint_dir=None,
-        random_state=None,
-        callbacks=None,
-        verbose=0,
-    ):
-        init_common(self, encoder, image_encoder, freeze_encoder, target, image_size, batch_size,
-                    max_epochs, lr, weight_decay, augment, validation_fraction, patience, device,
-                    precision, num_workers, checkpoint_dir, random_state, callbacks, verbose)
-
     def _encode_y(self, y, ds):
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if y.ndim > 2:
@@ -91,7 +59,7 @@ class ContIGRegressor(RegressorMixin, BaseDownstream):
         return nn.Linear(encoder.out_dim, self.n_outputs_)
 
     def _build_criterion(self):
-        return _MSE()
+        return MSELoss()
 
     def fit(self, X, y=None):
         """Fit the encoder and the head.

@@ -4,81 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..data import CohortDataset
 from ..data._schema import IMAGE
+from ..losses import DiceBCELoss
 from ..metrics import dice_score
-from ..models import UNet
-from ..models.contig import autocast_context
-from ._base import COMMON_ATTRS, COMMON_PARAMS, BaseDownstream, DownstreamModule, init_common, split_augment
-
-
-class SegmentationModule(DownstreamModule):
-    """Encoder + :class:`~sklearn_contig.models.UNet`; ``forward(image, target=None)``.
-
-    Returns ``(logits, target)``: in training the target masks are warped with the
-    same random geometry as the images (photometric augmentation touches the
-    images only) and both are at the working size; in eval mode the logits are
-    resized to the input's size and the target passes through.
-    """
-
-    def __init__(self, encoder, out_channels, freeze=False):
-        unet = UNet(encoder.backbone, encoder.name, encoder.in_channels, out_channels)
-        super().__init__(encoder, unet, freeze=freeze)
-        self.photometric = None
-
-    def forward(self, image, target=None, **ignored):
-        size = tuple(image.shape[-2:])
-        x = self._unit(image)
-        if self.training and self.augment is not None:
-            if target is not None:
-                t = target.float()
-                if tuple(t.shape[-2:]) != tuple(x.shape[-2:]):
-                    t = F.interpolate(t, size=x.shape[-2:], mode="bilinear", align_corners=False)
-                both = self.augment(torch.cat([x, t], dim=1))
-                x, target = both[:, : x.shape[1]], both[:, x.shape[1] :]
-            else:
-                x = self.augment(x)
-        if self.training and self.photometric is not None:
-            x = self.photometric(x)
-        with autocast_context(x.device.type, self.autocast_dtype):
-            logits = self._decode(self.encoder.normalize(x)).float()
-        if target is not None and tuple(logits.shape[-2:]) != tuple(target.shape[-2:]):
-            logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
-        elif target is None and tuple(logits.shape[-2:]) != size:
-            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return logits, target
-
-    def _decode(self, x):
-        if not self.freeze:
-            return self.head(x)
-        with torch.no_grad():
-            skips = self.head.encode(x)
-        # Decoder only: the same steps as UNet.forward on frozen skip features.
-        y = skips[-1]
-        for block, skip in zip(self.head.up, (*skips[-2::-1], self.head.input_skip(x))):
-            y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            y = block(torch.cat([y, skip.to(y.dtype)], dim=1))
-        return self.head.out(y)
-
-
-class DiceBCELoss(nn.Module):
-    """Binary cross-entropy plus soft Dice loss (1 - Dice per image and channel, averaged)."""
-
-    def __init__(self, eps: float = 1.0):
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, y_pred, y_true=None):
-        logits, target = y_pred
-        target = target.float()
-        bce = F.binary_cross_entropy_with_logits(logits, target)
-        p = torch.sigmoid(logits).flatten(2)
-        t = target.flatten(2)
-        dice = (2 * (p * t).sum(-1) + self.eps) / (p.sum(-1) + t.sum(-1) + self.eps)
-        return bce + (1 - dice).mean()
+from ..models import SegmentationModule
+from ._base import COMMON_ATTRS, COMMON_PARAMS, BaseDownstream
 
 
 class _MaskDataset(CohortDataset):
@@ -129,33 +61,6 @@ class ContIGSegmenter(BaseDownstream):
     (2, 16, 16)
     """
 
-    def __init__(
-        self,
-        *,
-        encoder=None,
-        image_encoder=None,
-        freeze_encoder=False,
-        target=None,
-        image_size=None,
-        batch_size=32,
-        max_epochs=50,
-        lr=1e-3,
-        weight_decay=1e-5,
-        augment=True,
-        validation_fraction=0.1,
-        patience=5,
-        device="auto",
-        precision="auto",
-        num_workers=0,
-        checkpoint_dir=None,
-        random_state=None,
-        callbacks=None,
-        verbose=0,
-    ):
-        init_common(self, encoder, image_encoder, freeze_encoder, target, image_size, batch_size,
-                    max_epochs, lr, weight_decay, augment, validation_fraction, patience, device,
-                    precision, num_workers, checkpoint_dir, random_state, callbacks, verbose)
-
     def _encode_y(self, y, ds):
         img = ds[IMAGE]
         if img.ndim != 4:
@@ -179,21 +84,17 @@ class ContIGSegmenter(BaseDownstream):
         if encoder.flat:
             raise ValueError("ContIGSegmenter needs a ResNet encoder (resnet18/resnet50), not 'mlp'")
 
-    def _build_module(self, encoder):
+    _dataset_class = _MaskDataset
+
+    def _build_module(self, encoder, train_data):
         return SegmentationModule(encoder, self.n_masks_, freeze=self.freeze_encoder)
 
     def _set_augment(self, module, augment):
-        geo, photo = split_augment(augment)
-        module.augment = geo
-        module.photometric = photo
+        module.augment, module.photometric = (None, None) if augment is None else augment.split()
 
     def _build_criterion(self):
         return DiceBCELoss()
 
-    def _make_dataset(self, ds, indices, y, codes):
-        return _MaskDataset(ds, [], indices=indices, y=y, codes=codes)
-
-    _predict_batch_min = 16  # full-resolution masks: smaller prediction batches
     _output_dtype = np.float32
 
     def _outputs(self, raw):

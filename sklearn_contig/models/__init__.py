@@ -4,11 +4,13 @@ from .augment import BatchAugment
 from .contig import ContIGModule
 from .encoders import IMAGE_ENCODERS, ImageEncoder, MLPBackbone, load_encoder, save_encoder
 from .genetic import GENETIC_ENCODERS, GeneticEncoder
-from .heads import ProjectionHead
+from .heads import CoralHead, MLPHead, ProjectionHead
 
 __all__ = [
     "BatchAugment",
     "ContIGModule",
+    "CoralHead",
+    "MLPHead",
     "GENETIC_ENCODERS",
     "GeneticEncoder",
     "IMAGE_ENCODERS",
@@ -20,5 +22,6 @@ __all__ = [
 ]
 
 from .unet import RESNET_STAGES, UNet  # noqa: E402
+from .downstream import DownstreamModule, SegmentationModule  # noqa: E402
 
-__all__ += ["RESNET_STAGES", "UNet"]
+__all__ += ["RESNET_STAGES", "UNet", "DownstreamModule", "SegmentationModule"]

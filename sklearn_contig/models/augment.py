@@ -93,6 +93,23 @@ class BatchAugment(nn.Module):
         self.feature_mask_p = float(feature_mask_p)
         self.feature_noise = float(feature_noise)
 
+    def split(self) -> tuple[BatchAugment, BatchAugment | None]:
+        """``(geometric, photometric)`` parts, e.g. to warp masks with the images.
+
+        The geometric part (rotation, flip, crop) can be applied to images and
+        masks stacked along the channels; the photometric part (colour jitter,
+        grayscale, blur) to the images alone; it is None when there is none.
+        """
+        geo = BatchAugment(rotation=self.rotation, hflip=self.hflip, crop_scale=self.crop_scale)
+        if not (self.brightness or self.contrast or self.saturation or self.hue or self.grayscale_p or self.blur_p):
+            return geo, None
+        photo = BatchAugment(
+            rotation=0.0, hflip=False, brightness=self.brightness, contrast=self.contrast,
+            saturation=self.saturation, jitter_p=self.jitter_p, grayscale_p=self.grayscale_p,
+            blur_p=self.blur_p, blur_sigma=self.blur_sigma, hue=self.hue,
+        )
+        return geo, photo
+
     def _uniform(self, n, low, high, like):
         return torch.empty(n, device=like.device, dtype=torch.float32).uniform_(low, high)
 

@@ -84,10 +84,13 @@ class UNet(nn.Module):
         s4 = b.layer4(s3)
         return [s0, s1, s2, s3, s4]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, c, h, w) -> (n, k, h, w)
-        s0, s1, s2, s3, s4 = self.encode(x)
-        y = s4
-        for block, skip in zip(self.up, (s3, s2, s1, s0, self.input_skip(x))):
+    def decode(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        """Decoder only: logits from the input ``x`` and its :meth:`encode` skip features."""
+        y = skips[-1]
+        for block, skip in zip(self.up, (*skips[-2::-1], self.input_skip(x))):
             y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             y = block(torch.cat([y, skip.to(y.dtype)], dim=1))
         return self.out(y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, c, h, w) -> (n, k, h, w)
+        return self.decode(x, self.encode(x))

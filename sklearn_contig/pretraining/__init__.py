@@ -7,6 +7,7 @@ from ._baselines import (
     NNCLRPretrainer,
     SimCLRPretrainer,
     SimSiamPretrainer,
+    ssl_augment,
 )
 from ._contig import ContIGPretrainer
 
@@ -18,4 +19,5 @@ __all__ = [
     "NNCLRPretrainer",
     "SimCLRPretrainer",
     "SimSiamPretrainer",
+    "ssl_augment",
 ]

@@ -16,18 +16,17 @@ import numpy as np
 import torch
 import xarray as xr
 from skorch.callbacks import Callback
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..data import CohortDataset, as_dataset, from_arrays
+from .._compat import Interval, StrOptions
+from ..data import as_dataset, from_arrays
 from ..data._schema import validate
-from ..losses import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLoss
+from ..losses import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLoss, SSLCriterion
 from ..models import BatchAugment
-from ..models.contig import autocast_context
 from ..models.ssl import BarlowTwinsModule, BYOLModule, NNCLRModule, SimCLRModule, SimSiamModule
+from ..training import steps_per_epoch, training_params_doc, unwrapped
 from ._base import BasePretrainer
-from ._callbacks import unwrapped
 
 #: Two-view augmentation the ContIG authors used for the baselines: random
 #: resized crop (area 0.08-1), horizontal flip, colour jitter 0.7/0.7/0.7 with
@@ -48,17 +47,35 @@ SSL_AUGMENT = {
     "feature_mask_p": 0.5,
 }
 
+#: Two-view augmentation by image size: the preset of the largest size not above
+#: the training size is used (smaller images take the 32 px one). At 224 px and
+#: above it is the authors' recipe. Below, a crop of 8 % of a 32 px image is a
+#: 9 x 9 patch and grayscale removes the colour that small fundus images are
+#: recognised by: with the authors' recipe the baselines learn nothing at 32 px
+#: (the loss stays at ln(2b - 1)), so small images get larger crops, milder
+#: jitter and no grayscale/blur.
+SSL_AUGMENT_PRESETS = {
+    32: {**SSL_AUGMENT, "crop_scale": (0.5, 1.0), "brightness": 0.4, "contrast": 0.4, "saturation": 0.4,
+         "hue": 0.1, "grayscale_p": 0.0, "blur_p": 0.0},
+    64: {**SSL_AUGMENT, "crop_scale": (0.25, 1.0), "brightness": 0.4, "contrast": 0.4, "saturation": 0.4,
+         "hue": 0.1, "grayscale_p": 0.1, "blur_p": 0.2},
+    224: dict(SSL_AUGMENT),
+    448: dict(SSL_AUGMENT),
+}
 
-class SSLCriterion(nn.Module):
-    """skorch criterion: a two-view loss applied to the module's ``"loss_inputs"``."""
 
-    def __init__(self, loss: nn.Module):
-        super().__init__()
-        self.loss = loss
-        self.last_parts = {}
+def ssl_augment(image_size=None) -> dict:
+    """The two-view augmentation preset for images of ``image_size`` px (None: flat features).
 
-    def forward(self, y_pred, y_true=None):
-        return self.loss(**y_pred["loss_inputs"])
+    Examples
+    --------
+    >>> ssl_augment(32)["crop_scale"], ssl_augment(448)["crop_scale"]
+    ((0.5, 1.0), (0.08, 1.0))
+    """
+    if image_size is None:
+        return dict(SSL_AUGMENT)
+    fitting = [size for size in SSL_AUGMENT_PRESETS if size <= image_size]
+    return dict(SSL_AUGMENT_PRESETS[max(fitting) if fitting else min(SSL_AUGMENT_PRESETS)])
 
 
 class EnqueueMemoryBank(Callback):
@@ -92,11 +109,7 @@ class MomentumUpdate(Callback):
         return self
 
     def on_train_begin(self, net, X=None, **kwargs):
-        n = len(X) if X is not None else 0
-        bs = int(net.batch_size)
-        drop = bool(getattr(net, "iterator_train__drop_last", False))
-        per_epoch = max(1, n // bs if drop else -(-n // bs))
-        self.total_steps_ = per_epoch * int(net.max_epochs)
+        self.total_steps_ = steps_per_epoch(net, len(X) if X is not None else 0) * int(net.max_epochs)
 
     def momentum_at(self, step: int) -> float:
         """Momentum of training step ``step`` (0-based)."""
@@ -116,47 +129,20 @@ class MomentumUpdate(Callback):
 _COMMON_DOC = """image_size : int, default=None
         Side length images are resized to (on the device); the training images'
         size when None.
-    batch_size : int, default=64
-    max_epochs : int, default=100
-        0 gives an untrained (randomly initialised) encoder, a useful baseline.
-    lr : float, default=1e-3
-        Adam learning rate (the published methods used LARS/SGD at very large
-        batch sizes; one optimizer for all methods keeps Table 1 comparable).
-    weight_decay : float, default=1e-6
-    augment : bool or dict, default=True
-        The two-view augmentation the ContIG authors used for these baselines
-        (``SSL_AUGMENT``: random resized crop of area 0.08-1, horizontal flip,
-        colour jitter 0.7/0.7/0.7 with hue 0.2 applied with p=0.8, grayscale
-        p=0.2, Gaussian blur p=0.5; no rotation), drawn per sample on the device.
-        A dict overrides or adds :class:`~sklearn_contig.models.BatchAugment`
-        arguments; False makes both views the image itself (training then
-        learns nothing useful; ``score`` still uses the default augmentation).
-        Flat image features (``image_encoder="mlp"``) are augmented by replacing
-        each feature, with probability 0.5, by another sample's value.
-    validation_fraction : float, default=0.1
-        Fraction of individuals held out for early stopping on the two-view loss
-        (views are augmented there too); 0 disables both.
-    patience : int or None, default=5
-    device : str, default="auto"
-        ``"auto"`` uses a GPU when one is visible.
-    precision : {"auto", "32", "bf16"}, default="auto"
-    compile : bool, default=False
-        ``torch.compile`` the image backbone.
-    num_workers : int, default=0
-    checkpoint_dir : str or Path, default=None
-        Write a checkpoint after every epoch (weights including target network
-        and memory banks, optimizer, history).
-    resume : bool, default=False
-        Continue from the checkpoint in ``checkpoint_dir`` when there is one.
-    random_state : int, RandomState or None, default=None
-        Seeds initialisation, split, shuffling and augmentation (CPU runs are
-        repeatable); an int also seeds the views drawn by ``score``.
-    callbacks : list of skorch callbacks, default=None
-    verbose : int, default=1
-    accelerator : accelerate.Accelerator, default=None
-        Train across the processes started by ``accelerate launch``, as in
-        :class:`ContIGPretrainer` (the momentum and memory-bank callbacks use the
-        unwrapped module).
+    """ + training_params_doc(
+    batch_size=64, max_epochs=100, weight_decay="1e-6", verbose=1,
+    augment=(
+        "two views drawn per sample by the preset for the training image size "
+        "(``ssl_augment``; ``SSL_AUGMENT_PRESETS``): at 224 px and above the authors' recipe "
+        "(random resized crop of area 0.08-1, horizontal flip, colour jitter 0.7/0.7/0.7 with "
+        "hue 0.2 applied with p=0.8, grayscale p=0.2, Gaussian blur p=0.5; no rotation); at 64 px "
+        "crops of area 0.25-1, jitter 0.4 with hue 0.1, grayscale p=0.1, blur p=0.2; at 32 px and "
+        "below crops of area 0.5-1, jitter 0.4 with hue 0.1, no grayscale or blur. With False "
+        "both views are the image itself and training learns nothing useful. Flat image features "
+        "(``mlp``) are augmented by replacing each feature, with probability 0.5, by another "
+        "sample's value"
+    ),
+) + """
 
     Attributes
     ----------
@@ -182,8 +168,8 @@ class _TwoViewPretrainer(BasePretrainer):
         validate(ds, [], require_image=True)
         return [], np.arange(ds.sizes["sample"])
 
-    def _default_augment(self) -> dict:
-        return dict(SSL_AUGMENT)
+    def _default_augment(self, image_size=None) -> dict:
+        return ssl_augment(image_size)
 
     def _make_loss(self) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -244,35 +230,38 @@ class _TwoViewPretrainer(BasePretrainer):
         check_is_fitted(self, "net_")
         ds = self._image_dataset(X)
         validate(ds, [], require_image=True)
-        chunk = int(chunk_size or self.batch_size)
-        module = self.module_.eval()
-        encoder = module.image_encoder
-        device = next(module.parameters()).device
-        augment = self._augment_module() or BatchAugment(**self._default_augment())
+        chunk = int(chunk_size or self.batch_size_)
+        device = next(self.module_.parameters()).device
+        size = self.module_.image_encoder.image_size
+        augment = self._augment_module(size) or BatchAugment(**self._default_augment(size))
         augment = augment.to(device).eval()
-        data = CohortDataset(ds, [], include_image=True)
+
+        def two_views(module, batch):
+            x = module.image_encoder.to_unit(batch["image"])
+            h1 = module.image_encoder.embed_unit(augment(x, force=True))
+            h2 = module.image_encoder.embed_unit(augment(x, force=True))
+            return (torch.nn.functional.normalize(h1.float(), dim=1).cpu(),
+                    torch.nn.functional.normalize(h2.float(), dim=1).cpu())
+
         seed = int(self.random_state) if isinstance(self.random_state, Integral) else 0
-        fork = [device.index or 0] if device.type == "cuda" else []
-        hits = total = 0
-        with torch.random.fork_rng(devices=fork):
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            for start in range(0, len(data), chunk):
-                stop = min(start + chunk, len(data))
-                if stop - start < 2:
-                    continue
-                batch, _ = data.__getitems__(np.arange(start, stop))
-                x = encoder.to_unit(batch["image"].to(device))
-                with autocast_context(device.type, getattr(module, "autocast_dtype", None)):
-                    h1 = encoder.backbone(encoder.normalize(augment(x, force=True)))
-                    h2 = encoder.backbone(encoder.normalize(augment(x, force=True)))
-                h1 = torch.nn.functional.normalize(h1.float(), dim=1)
-                h2 = torch.nn.functional.normalize(h2.float(), dim=1)
-                sim = h1 @ h2.T
-                kk = min(int(k), sim.shape[1])
-                top = sim.topk(kk, dim=1).indices
-                rows = torch.arange(sim.shape[0], device=sim.device)[:, None]
-                hits += int((top == rows).any(dim=1).sum())
-                total += sim.shape[0]
+            views = self._map_batches(ds, two_views)
+        if not views:
+            return float("nan")
+        h1 = torch.cat([v[0] for v in views])
+        h2 = torch.cat([v[1] for v in views])
+        hits = total = 0
+        for start in range(0, len(h1), chunk):
+            stop = min(start + chunk, len(h1))
+            if stop - start < 2:
+                continue
+            sim = h1[start:stop] @ h2[start:stop].T
+            kk = min(int(k), sim.shape[1])
+            top = sim.topk(kk, dim=1).indices
+            rows = torch.arange(sim.shape[0])[:, None]
+            hits += int((top == rows).any(dim=1).sum())
+            total += sim.shape[0]
         return hits / total if total else float("nan")
 
     def score(self, X, y=None) -> float:
@@ -282,12 +271,6 @@ class _TwoViewPretrainer(BasePretrainer):
         :meth:`view_retrieval_accuracy`); chance level is ``1 / batch_size``.
         """
         return self.view_retrieval_accuracy(X, k=1)
-
-
-def _common_init(self, params):
-    for key, value in params.items():
-        if key not in ("self", "__class__"):
-            setattr(self, key, value)
 
 
 class SimCLRPretrainer(_TwoViewPretrainer):
@@ -328,14 +311,58 @@ class SimCLRPretrainer(_TwoViewPretrainer):
         "memory_bank_size": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, image_encoder="resnet50", *, temperature=0.1, memory_bank_size=0, projection_dim=128,
-                 hidden_dim=2048, image_size=None, batch_size=64, max_epochs=100, lr=1e-3, weight_decay=1e-6,
-                 augment=True, validation_fraction=0.1, patience=5, device="auto", precision="auto",
-                 compile=False, num_workers=0, checkpoint_dir=None, resume=False, random_state=None,
-                 callbacks=None, verbose=1, accelerator=None):
-        _common_init(self, locals())
+    def __init__(
+        self,
+        image_encoder="resnet50",
+        *,
+        temperature=0.1,
+        memory_bank_size=0,
+        projection_dim=128,
+        hidden_dim=2048,
+        image_size=None,
+        batch_size=64,
+        max_epochs=100,
+        lr=1e-3,
+        weight_decay=1e-6,
+        augment=True,
+        validation_fraction=0.1,
+        patience=5,
+        device="auto",
+        precision="auto",
+        compile=False,
+        num_workers=0,
+        checkpoint_dir=None,
+        resume=False,
+        random_state=None,
+        callbacks=None,
+        verbose=1,
+        accelerator=None,
+    ):
+        self.image_encoder = image_encoder
+        self.temperature = temperature
+        self.memory_bank_size = memory_bank_size
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.accelerator = accelerator
 
-    def _build_module(self, encoder, ds, modalities):
+    def _build_module(self, encoder, train_data):
         return SimCLRModule(encoder, self.hidden_dim, self.projection_dim, self.memory_bank_size)
 
     def _make_loss(self):
@@ -386,14 +413,60 @@ class BYOLPretrainer(_TwoViewPretrainer):
         "predictor_hidden_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, image_encoder="resnet50", *, momentum=0.99, momentum_schedule="cosine", projection_dim=256,
-                 hidden_dim=4096, predictor_hidden_dim=4096, image_size=None, batch_size=64, max_epochs=100,
-                 lr=1e-3, weight_decay=1e-6, augment=True, validation_fraction=0.1, patience=5, device="auto",
-                 precision="auto", compile=False, num_workers=0, checkpoint_dir=None, resume=False,
-                 random_state=None, callbacks=None, verbose=1, accelerator=None):
-        _common_init(self, locals())
+    def __init__(
+        self,
+        image_encoder="resnet50",
+        *,
+        momentum=0.99,
+        momentum_schedule="cosine",
+        projection_dim=256,
+        hidden_dim=4096,
+        predictor_hidden_dim=4096,
+        image_size=None,
+        batch_size=64,
+        max_epochs=100,
+        lr=1e-3,
+        weight_decay=1e-6,
+        augment=True,
+        validation_fraction=0.1,
+        patience=5,
+        device="auto",
+        precision="auto",
+        compile=False,
+        num_workers=0,
+        checkpoint_dir=None,
+        resume=False,
+        random_state=None,
+        callbacks=None,
+        verbose=1,
+        accelerator=None,
+    ):
+        self.image_encoder = image_encoder
+        self.momentum = momentum
+        self.momentum_schedule = momentum_schedule
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.predictor_hidden_dim = predictor_hidden_dim
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.accelerator = accelerator
 
-    def _build_module(self, encoder, ds, modalities):
+    def _build_module(self, encoder, train_data):
         return BYOLModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim)
 
     def _make_loss(self):
@@ -436,13 +509,56 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
         "lambda_param": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, image_encoder="resnet50", *, lambda_param=5e-3, projection_dim=8192, hidden_dim=8192,
-                 image_size=None, batch_size=64, max_epochs=100, lr=1e-3, weight_decay=1e-6, augment=True,
-                 validation_fraction=0.1, patience=5, device="auto", precision="auto", compile=False,
-                 num_workers=0, checkpoint_dir=None, resume=False, random_state=None, callbacks=None, verbose=1, accelerator=None):
-        _common_init(self, locals())
+    def __init__(
+        self,
+        image_encoder="resnet50",
+        *,
+        lambda_param=5e-3,
+        projection_dim=8192,
+        hidden_dim=8192,
+        image_size=None,
+        batch_size=64,
+        max_epochs=100,
+        lr=1e-3,
+        weight_decay=1e-6,
+        augment=True,
+        validation_fraction=0.1,
+        patience=5,
+        device="auto",
+        precision="auto",
+        compile=False,
+        num_workers=0,
+        checkpoint_dir=None,
+        resume=False,
+        random_state=None,
+        callbacks=None,
+        verbose=1,
+        accelerator=None,
+    ):
+        self.image_encoder = image_encoder
+        self.lambda_param = lambda_param
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.accelerator = accelerator
 
-    def _build_module(self, encoder, ds, modalities):
+    def _build_module(self, encoder, train_data):
         return BarlowTwinsModule(encoder, self.hidden_dim, self.projection_dim)
 
     def _make_loss(self):
@@ -480,13 +596,56 @@ class SimSiamPretrainer(_TwoViewPretrainer):
         "predictor_hidden_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, image_encoder="resnet50", *, projection_dim=2048, hidden_dim=2048, predictor_hidden_dim=512,
-                 image_size=None, batch_size=64, max_epochs=100, lr=1e-3, weight_decay=1e-6, augment=True,
-                 validation_fraction=0.1, patience=5, device="auto", precision="auto", compile=False,
-                 num_workers=0, checkpoint_dir=None, resume=False, random_state=None, callbacks=None, verbose=1, accelerator=None):
-        _common_init(self, locals())
+    def __init__(
+        self,
+        image_encoder="resnet50",
+        *,
+        projection_dim=2048,
+        hidden_dim=2048,
+        predictor_hidden_dim=512,
+        image_size=None,
+        batch_size=64,
+        max_epochs=100,
+        lr=1e-3,
+        weight_decay=1e-6,
+        augment=True,
+        validation_fraction=0.1,
+        patience=5,
+        device="auto",
+        precision="auto",
+        compile=False,
+        num_workers=0,
+        checkpoint_dir=None,
+        resume=False,
+        random_state=None,
+        callbacks=None,
+        verbose=1,
+        accelerator=None,
+    ):
+        self.image_encoder = image_encoder
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.predictor_hidden_dim = predictor_hidden_dim
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.accelerator = accelerator
 
-    def _build_module(self, encoder, ds, modalities):
+    def _build_module(self, encoder, train_data):
         return SimSiamModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim)
 
     def _make_loss(self):
@@ -532,14 +691,60 @@ class NNCLRPretrainer(_TwoViewPretrainer):
         "predictor_hidden_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, image_encoder="resnet50", *, temperature=0.1, support_set_size=4096, projection_dim=256,
-                 hidden_dim=2048, predictor_hidden_dim=4096, image_size=None, batch_size=64, max_epochs=100,
-                 lr=1e-3, weight_decay=1e-6, augment=True, validation_fraction=0.1, patience=5, device="auto",
-                 precision="auto", compile=False, num_workers=0, checkpoint_dir=None, resume=False,
-                 random_state=None, callbacks=None, verbose=1, accelerator=None):
-        _common_init(self, locals())
+    def __init__(
+        self,
+        image_encoder="resnet50",
+        *,
+        temperature=0.1,
+        support_set_size=4096,
+        projection_dim=256,
+        hidden_dim=2048,
+        predictor_hidden_dim=4096,
+        image_size=None,
+        batch_size=64,
+        max_epochs=100,
+        lr=1e-3,
+        weight_decay=1e-6,
+        augment=True,
+        validation_fraction=0.1,
+        patience=5,
+        device="auto",
+        precision="auto",
+        compile=False,
+        num_workers=0,
+        checkpoint_dir=None,
+        resume=False,
+        random_state=None,
+        callbacks=None,
+        verbose=1,
+        accelerator=None,
+    ):
+        self.image_encoder = image_encoder
+        self.temperature = temperature
+        self.support_set_size = support_set_size
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.predictor_hidden_dim = predictor_hidden_dim
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.accelerator = accelerator
 
-    def _build_module(self, encoder, ds, modalities):
+    def _build_module(self, encoder, train_data):
         return NNCLRModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim,
                            self.support_set_size)
 

@@ -6,32 +6,15 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
-from ..data import CohortDataset, individual_codes, presence
+from .._compat import Interval, StrOptions
+from ..data import genetic_scaling, individual_codes, presence
 from ..data._schema import validate
-from ..losses import ContIGLoss
+from ..losses import ContIGCriterion, ContIGLoss
 from ..models import GENETIC_ENCODERS, ContIGModule
-from ..models.contig import autocast_context
+from ..training import training_params_doc
 from ._base import BasePretrainer
-
-
-class ContIGCriterion(nn.Module):
-    """skorch criterion: :class:`ContIGLoss` on the module's output dict.
-
-    Keeps the per-modality losses of the last batch in ``last_parts``.
-    """
-
-    def __init__(self, temperature=0.1, loss_weight=0.75, exclude_positive=False):
-        super().__init__()
-        self.loss = ContIGLoss(temperature, loss_weight, exclude_positive)
-        self.last_parts = {}
-
-    def forward(self, y_pred, y_true=None):
-        loss, self.last_parts = self.loss(y_pred["pairs"], y_pred["individual"], return_parts=True)
-        return loss
 
 
 class ContIGPretrainer(BasePretrainer):
@@ -68,50 +51,18 @@ class ContIGPretrainer(BasePretrainer):
     projection_dim : int, default=128
     hidden_dim : int, default=2048
         Width of the genetic encoders and of the heads' hidden layer.
+    standardize_genetics : bool, default=True
+        Standardise each genetic feature inside its encoder with a location and
+        scale learned on the training rows that have the modality: ``2p`` and
+        ``sqrt(2p(1-p))`` for SNP dosages (the field's convention), mean and
+        standard deviation otherwise; constant columns keep scale 1. Genetic
+        scores can then be given at the scale a pipeline writes them (``plink2
+        --score`` averages near 1e-4, burden counts in the tens). False feeds
+        the values as given (only sensible for inputs already standardised).
     image_size : int, default=None
         Side length images are resized to (on the device); the training images'
         size when None.
-    batch_size : int, default=64
-    max_epochs : int, default=100
-        0 gives an untrained (randomly initialised) encoder, a useful baseline.
-    lr : float, default=1e-3
-    weight_decay : float, default=1e-6
-        Adam's L2 penalty (the authors' setting; 1e-4 helps small cohorts).
-    augment : bool or dict, default=True
-        Random rotation up to 20 degrees and horizontal flips (the authors'
-        setting), applied on the device; a dict overrides or adds
-        :class:`~sklearn_contig.models.BatchAugment` arguments, e.g.
-        ``{"brightness": 0.1}``; False disables augmentation.
-    validation_fraction : float, default=0.1
-        Fraction of individuals held out for early stopping (0 disables both).
-    patience : int or None, default=5
-        Epochs without held-out improvement before stopping.
-    device : str, default="auto"
-        ``"auto"`` uses a GPU when one is visible.
-    precision : {"auto", "32", "bf16"}, default="auto"
-        ``"auto"``: bf16 autocast on GPUs that support it, float32 otherwise.
-    compile : bool, default=False
-        ``torch.compile`` the image backbone.
-    num_workers : int, default=0
-        DataLoader worker processes reading (and decoding) batches.
-    checkpoint_dir : str or Path, default=None
-        Write a checkpoint after every epoch (weights, optimizer, history).
-    resume : bool, default=False
-        Continue from the checkpoint in ``checkpoint_dir`` when there is one.
-    random_state : int, RandomState or None, default=None
-        Seeds initialisation, the validation split, shuffling and augmentation;
-        CPU runs are repeatable.
-    callbacks : list of skorch callbacks, default=None
-    verbose : int, default=1
-        1 prints the skorch epoch table, 2 adds per-batch progress bars.
-    accelerator : accelerate.Accelerator, default=None
-        Train across the processes started by ``accelerate launch`` (several
-        GPUs or machines): the Accelerator shards the data, wraps the model in
-        DistributedDataParallel and handles mixed precision (``device`` and
-        ``precision`` are then ignored); the loss gathers the embeddings of all
-        processes, so negatives come from the global batch. Needs the
-        ``accelerate`` package (``pip install sklearn-contig[gpu]``). Dropped from the
-        fitted estimator after training.
+    %(training)s
 
     Attributes
     ----------
@@ -127,6 +78,9 @@ class ContIGPretrainer(BasePretrainer):
     fill_values_ : dict of str to ndarray
         Column fill values for partial NaN in present rows (mode for ``snp``,
         mean otherwise), learned on the training rows.
+    genetic_scaling_ : dict of str to (ndarray, ndarray)
+        Per modality, the location and scale each feature is standardised with
+        (zeros and ones when ``standardize_genetics=False``).
 
     Examples
     --------
@@ -152,6 +106,7 @@ class ContIGPretrainer(BasePretrainer):
         "exclude_positive": ["boolean"],
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_dim": [Interval(Integral, 1, None, closed="left")],
+        "standardize_genetics": ["boolean"],
     }
 
     def __init__(
@@ -166,6 +121,7 @@ class ContIGPretrainer(BasePretrainer):
         exclude_positive=False,
         projection_dim=128,
         hidden_dim=2048,
+        standardize_genetics=True,
         image_size=None,
         batch_size=64,
         max_epochs=100,
@@ -194,6 +150,7 @@ class ContIGPretrainer(BasePretrainer):
         self.exclude_positive = exclude_positive
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
+        self.standardize_genetics = standardize_genetics
         self.image_size = image_size
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -236,15 +193,28 @@ class ContIGPretrainer(BasePretrainer):
             )
         return modalities, rows
 
-    def _build_module(self, encoder, ds, modalities):
+    def _build_module(self, encoder, train_data):
+        ds, modalities = train_data.ds, train_data.modalities
         dims = {m: int(ds[m].shape[1]) for m in modalities}
-        kinds = self.genetic_encoder if isinstance(self.genetic_encoder, dict) else self.genetic_encoder
+        kinds = self.genetic_encoder
         if isinstance(kinds, dict):
             kinds = {m: kinds.get(m, "H1") for m in modalities}
-        return ContIGModule(encoder, dims, kinds, hidden_dim=self.hidden_dim, projection_dim=self.projection_dim)
+        module = ContIGModule(encoder, dims, kinds, hidden_dim=self.hidden_dim, projection_dim=self.projection_dim)
+        # raises, naming it, for a modality whose training values are all identical
+        scaling = genetic_scaling(ds, modalities, train_data.indices)
+        if self.standardize_genetics:
+            for m, (loc, scale) in scaling.items():
+                module.genetic_encoders[m].set_standardization(loc, scale)
+        return module
 
     def _build_criterion(self):
         return ContIGCriterion(self.temperature, self.loss_weight, self.exclude_positive)
+
+    def _set_fitted_attributes(self, train_data) -> None:
+        self.genetic_scaling_ = {
+            m: (enc.loc.cpu().numpy().copy(), enc.scale.cpu().numpy().copy())
+            for m, enc in self.module_.genetic_encoders.items()
+        }
 
     # ------------------------------------------------------------ embeddings
     @torch.no_grad()
@@ -253,24 +223,21 @@ class ContIGPretrainer(BasePretrainer):
         check_is_fitted(self, "net_")
         ds = self._as_dataset(X)
         validate(ds, self.modalities_, require_image=True)
-        module = self.module_.eval()
-        device = next(module.parameters()).device
-        data = CohortDataset(ds, self.modalities_, fill=self.fill_values_, codes=individual_codes(ds))
-        bs = max(self.batch_size, 64)
-        parts = {m: ([], [], [], []) for m in self.modalities_}
-        for start in range(0, len(data), bs):
-            batch, _ = data.__getitems__(np.arange(start, min(start + bs, len(data))))
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with autocast_context(device.type, module.autocast_dtype):
-                h = module.encode_image(batch["image"])
-                for m in self.modalities_:
-                    mask = batch[f"{m}_mask"]
-                    hg, _ = module.encode_genetics(m, batch[m], mask)
-                    zv = module.image_heads[m](h)
-                    zg = module.genetic_heads[m](hg)
-                    for store, value in zip(parts[m], (zv, zg, hg, mask)):
-                        store.append(value.float().cpu() if value.is_floating_point() else value.cpu())
-        return {m: tuple(torch.cat(v).numpy() for v in parts[m]) for m in self.modalities_}
+
+        def batch_projections(module, batch):
+            h = module.encode_image(batch["image"])
+            out = {}
+            for m in self.modalities_:
+                mask = batch[f"{m}_mask"]
+                hg, _ = module.encode_genetics(m, batch[m], mask)
+                zv, zg = module.project_image(m, h), module.project_genetic_embedding(m, hg)
+                out[m] = tuple(v.float().cpu() if v.is_floating_point() else v.cpu() for v in (zv, zg, hg, mask))
+            return out
+
+        parts = self._map_batches(ds, batch_projections, modalities=self.modalities_, fill=self.fill_values_)
+        return {
+            m: tuple(torch.cat([p[m][j] for p in parts]).numpy() for j in range(4)) for m in self.modalities_
+        }
 
     def transform_genetics(self, X) -> dict:
         """Genetic embeddings per modality.
@@ -298,13 +265,14 @@ class ContIGPretrainer(BasePretrainer):
         Samples are taken in chunks of ``chunk_size`` (default ``batch_size``)
         present rows; within a chunk each image's ``k`` most similar genetic
         embeddings are looked up, and a hit is one of the same individual. Chance
-        is about ``k / chunk_size``.
+        is about ``k * s / chunk_size`` with ``s`` the images per individual
+        (``2k / chunk_size`` for two eyes per person).
 
         Returns
         -------
         accuracy : dict of str to float
         """
-        chunk = int(chunk_size or self.batch_size)
+        chunk = int(chunk_size or self.batch_size_)
         ds = self._as_dataset(X)
         individual = individual_codes(ds)
         result = {}
@@ -342,7 +310,7 @@ class ContIGPretrainer(BasePretrainer):
             One entry per modality and ``"mean"``, the chunk-size-weighted mean
             of the per-chunk losses.
         """
-        chunk = int(chunk_size or self.batch_size)
+        chunk = int(chunk_size or self.batch_size_)
         ds = self._as_dataset(X)
         codes = torch.from_numpy(individual_codes(ds))
         proj = self._projections(X)
@@ -377,3 +345,11 @@ class ContIGPretrainer(BasePretrainer):
         acc = self.retrieval_accuracy(X, k=1)
         values = [v for v in acc.values() if np.isfinite(v)]
         return float(np.mean(values)) if values else float("nan")
+
+
+if ContIGPretrainer.__doc__:  # None under python -OO
+    ContIGPretrainer.__doc__ = ContIGPretrainer.__doc__.replace("%(training)s", training_params_doc(
+        batch_size=64, max_epochs=100, weight_decay="1e-6", verbose=1,
+        weight_decay_note=" (the authors' setting; 1e-4 helps small cohorts)",
+        augment="random rotation up to 20 degrees and horizontal flips, the authors' setting",
+    ))

@@ -14,13 +14,7 @@ from sklearn_contig.metrics import qwk_scorer
 from sklearn_contig.models import ImageEncoder, save_encoder
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # OpenMP threads spin-wait: on a loaded 2-core machine 2 threads run ~50x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 MLP = dict(image_encoder="mlp", max_epochs=8, batch_size=32, device="cpu", random_state=0)

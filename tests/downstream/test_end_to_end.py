@@ -8,16 +8,8 @@ from sklearn_contig.datasets import make_imaging_genetics
 from sklearn_contig.downstream import ContIGClassifier, ContIGSegmenter
 from sklearn_contig.pretraining import ContIGPretrainer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # OpenMP threads spin-wait: on a loaded 2-core machine 2 threads run ~50x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ PARAMS = "last_module.safetensors"
 OPTIMIZER = "last_optimizer.pt"
 HISTORY = "history.json"
 BEST = "best_module.safetensors"
+RNG = "last_rng.pt"
 
 
 def _atomic(path: Path, write) -> None:
@@ -57,14 +58,34 @@ def has_checkpoint(dirname) -> bool:
     return all((d / f).is_file() for f in (PARAMS, OPTIMIZER, HISTORY))
 
 
+def rng_state() -> dict:
+    """The torch random number generator states (CPU, and every visible GPU)."""
+    state = {"cpu": torch.random.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.random.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def load_checkpoint(net, dirname) -> None:
-    """Restore module weights, optimizer state and history into an initialised net."""
+    """Restore module weights, optimizer state, history and RNG states into an initialised net.
+
+    With the RNG states restored, the epochs after a resume shuffle and augment
+    as an uninterrupted fit would.
+    """
     from skorch.history import History
 
     d = Path(dirname)
     unwrapped(net).load_state_dict(load_state_file(d / PARAMS))
     net.optimizer_.load_state_dict(torch.load(d / OPTIMIZER, map_location=net.device, weights_only=True))
     net.history = History.from_file(str(d / HISTORY))
+    if (d / RNG).is_file():
+        set_rng_state(torch.load(d / RNG, weights_only=True))
 
 
 class TrainingControl(Callback):
@@ -72,7 +93,7 @@ class TrainingControl(Callback):
 
     At the end of every epoch, in this order: track the best ``monitor`` value and
     keep a copy of those weights; write the checkpoint (weights, optimizer state,
-    history; each file replaced atomically, so a killed process leaves the last
+    RNG states, history; each file replaced atomically, so a killed process leaves the last
     complete epoch); stop when ``patience`` epochs passed without improvement. At
     the end of training the best weights are loaded back. On resume the state is
     rebuilt from the history and the best-weights file.
@@ -144,6 +165,8 @@ class TrainingControl(Callback):
             d = Path(self.dirname)
             save_state_file(unwrapped(net), d / PARAMS)
             _atomic(d / OPTIMIZER, lambda p: torch.save(net.optimizer_.state_dict(), p))
+            _atomic(d / RNG, lambda p: torch.save(rng_state(), p))
+            # the history last: a checkpoint counts as complete once it is written
             _atomic(d / HISTORY, lambda p: net.history.to_file(str(p)))
         # Stop at the start of the next epoch, so that the other callbacks (the
         # epoch table among them) still see this one.
@@ -186,3 +209,58 @@ class RecordLossParts(Callback):
     def on_epoch_end(self, net, **kwargs):
         for (prefix, name), (total, count) in sorted(self._sums.items()):
             net.history.record(f"{prefix}_loss_{name}", total / max(count, 1))
+
+
+def steps_per_epoch(net, n_samples: int) -> int:
+    """Optimizer steps one epoch of ``n_samples`` training samples takes in ``net``."""
+    bs = int(net.batch_size)
+    drop = bool(getattr(net, "iterator_train__drop_last", False))
+    return max(1, n_samples // bs if drop else -(-n_samples // bs))
+
+
+class CosineSchedule(Callback):
+    """Cosine decay of the learning rate over the planned optimizer steps, set per batch.
+
+    ``lr_k = lr * (final + (1 - final) * (1 + cos(pi k / K)) / 2)`` for training
+    step ``k`` of ``K = steps_per_epoch * max_epochs``. ``k`` is counted from the
+    history's ``train_batch_count``, so a resumed fit continues the schedule where
+    the interrupted one was.
+
+    Parameters
+    ----------
+    final : float, default=0.0
+        Learning rate at the last step, as a fraction of the initial one.
+    """
+
+    def __init__(self, final=0.0):
+        self.final = final
+
+    def initialize(self):
+        self.step_ = 0
+        self.total_steps_ = 0
+        return self
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        n = len(X) if X is not None else 0
+        self.total_steps_ = steps_per_epoch(net, n) * int(net.max_epochs)
+        self.step_ = sum(int(row.get("train_batch_count", 0)) for row in net.history)
+        self.base_lrs_ = [group.get("initial_lr", net.lr) for group in net.optimizer_.param_groups]
+        for group, lr in zip(net.optimizer_.param_groups, self.base_lrs_):
+            group.setdefault("initial_lr", lr)
+
+    def factor(self, step: int) -> float:
+        """Learning-rate multiplier of training step ``step`` (0-based)."""
+        if self.total_steps_ <= 0:
+            return 1.0
+        frac = min(step / self.total_steps_, 1.0)
+        return self.final + (1.0 - self.final) * (1.0 + math.cos(math.pi * frac)) / 2.0
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            f = self.factor(self.step_)
+            for group, lr in zip(net.optimizer_.param_groups, self.base_lrs_):
+                group["lr"] = lr * f
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.step_ += 1

@@ -1,0 +1,46 @@
+"""The training core shared by pretrainers and downstream estimators.
+
+:class:`NetEstimator` (fit template, inference loop, device/precision,
+checkpoint/resume, accelerate), the skorch callbacks it installs, and the
+helpers they use. A new estimator that trains a network derives from it.
+"""
+
+from ._callbacks import (
+    CosineSchedule,
+    RecordLossParts,
+    TrainingControl,
+    has_checkpoint,
+    load_checkpoint,
+    steps_per_epoch,
+    unwrapped,
+)
+from ._estimator import (
+    GEOMETRIC_AUGMENT,
+    TRAINING_ATTRS_DOC,
+    TRAINING_CONSTRAINTS,
+    NetEstimator,
+    image_dataset,
+    resolve_device,
+    resolve_precision,
+    split_by_individual,
+    training_params_doc,
+)
+
+__all__ = [
+    "CosineSchedule",
+    "GEOMETRIC_AUGMENT",
+    "TRAINING_ATTRS_DOC",
+    "TRAINING_CONSTRAINTS",
+    "NetEstimator",
+    "RecordLossParts",
+    "TrainingControl",
+    "has_checkpoint",
+    "image_dataset",
+    "load_checkpoint",
+    "resolve_device",
+    "resolve_precision",
+    "split_by_individual",
+    "steps_per_epoch",
+    "training_params_doc",
+    "unwrapped",
+]

@@ -1,0 +1,435 @@
+"""The one training core: every estimator that trains a network derives from ``NetEstimator``.
+
+A ``NetEstimator`` is a plain scikit-learn estimator (parameters stored in
+``__init__``, checked by ``_parameter_constraints`` before any work) that builds
+a skorch ``NeuralNet`` in ``fit``; skorch's loop is the training loop. The base
+owns everything the estimators share:
+
+- the training parameters and their constraints (:data:`TRAINING_CONSTRAINTS`);
+- seeding, the split by individual, device, precision, channels_last and
+  ``torch.compile``;
+- normalisation statistics of a fresh image encoder;
+- the skorch net with early stopping, restore of the best epoch, per-epoch
+  checkpoints and ``resume``, and the optional ``accelerate.Accelerator``;
+- the inference batch loop (:meth:`NetEstimator._map_batches`) and pickling.
+
+Subclasses supply hooks only: the starting encoder (``_initial_encoder``), the
+network (``_build_module``), the criterion (``_build_criterion``), and, where
+they differ, the augmentation, the dataset class and extra callbacks.
+"""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from .._compat import Interval, StrOptions
+from .._pickle import state_without_optimizer
+from ..data import CohortDataset, as_dataset, collate_batch, individual_codes
+from ..data._schema import IMAGE
+from ..models import BatchAugment, ImageEncoder
+from ..models.contig import autocast_context
+from ._callbacks import RecordLossParts, TrainingControl, has_checkpoint, load_checkpoint
+
+#: The authors' ContIG and fine-tuning augmentation (random rotation up to 20
+#: degrees, horizontal flip), applied on the device.
+GEOMETRIC_AUGMENT = {"rotation": 20.0, "hflip": True}
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_precision(precision: str, device: str):
+    """Autocast dtype for ``precision`` on ``device`` (None: full float32)."""
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "auto" and device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def split_by_individual(ds, rows, fraction, rng):
+    """Split sample ``rows`` into train/validation rows so no individual is in both.
+
+    Returns ``(train_rows, valid_rows)``; ``valid_rows`` is empty when ``fraction``
+    is 0 or fewer than 2 individuals would be held out.
+    """
+    rows = np.asarray(rows)
+    individuals = np.asarray(ds["individual"].values)[rows]
+    unique = pd.unique(individuals)
+    n_valid = int(round(fraction * len(unique)))
+    if fraction == 0 or n_valid < 2 or len(unique) - n_valid < 2:
+        return rows, rows[:0]
+    held = set(rng.choice(unique, size=n_valid, replace=False).tolist())
+    in_valid = np.fromiter((i in held for i in individuals), dtype=bool, count=len(rows))
+    return rows[~in_valid], rows[in_valid]
+
+
+def image_dataset(X, name: str = "X") -> xr.Dataset:
+    """``X`` as a cohort Dataset: Datasets/Samples as they are, image arrays wrapped.
+
+    Arrays ``(n, c, h, w)`` or ``(n, d)`` (numpy, torch, DataArray), uint8 or float,
+    are wrapped without copying, with one individual per sample.
+    """
+    ds = as_dataset(X)
+    if ds is not None:
+        if IMAGE not in ds:
+            raise ValueError(f"{name} has no 'image' variable")
+        return ds
+    if isinstance(X, xr.DataArray):
+        X = X.values
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.dtype.kind not in "uif":
+        raise TypeError(f"{name} must be a numeric image array or a cohort Dataset, got dtype {X.dtype}")
+    if X.ndim not in (2, 4):
+        raise ValueError(f"{name} must be images (n, channel, y, x) or flat features (n, d), got shape {X.shape}")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError(f"{name} has non-finite values (NaN or inf)")
+    dims = ("sample", "feature") if X.ndim == 2 else ("sample", "channel", "y", "x")
+    ids = np.arange(X.shape[0])
+    return xr.Dataset({IMAGE: (dims, X)}, coords={"sample": ids, "individual": ("sample", ids)})
+
+
+#: Constraints of the training parameters shared by every ``NetEstimator``.
+TRAINING_CONSTRAINTS: dict = {
+    "image_size": [Interval(Integral, 8, None, closed="left"), None],
+    "batch_size": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+    "max_epochs": [Interval(Integral, 0, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "augment": ["boolean", dict],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+    "patience": [Interval(Integral, 1, None, closed="left"), None],
+    "device": [str],
+    "precision": [StrOptions({"auto", "32", "bf16"})],
+    "compile": ["boolean"],
+    "num_workers": [Interval(Integral, 0, None, closed="left")],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "resume": ["boolean"],
+    "random_state": ["random_state"],
+    "callbacks": [list, None],
+    "verbose": ["verbose"],
+    "accelerator": "no_validation",
+}
+
+_TRAINING_PARAMS_DOC = """batch_size : int or "auto", default={batch_size}
+        Samples per optimizer step. ``"auto"``: a sixth of the training
+        samples, between 8 and 32 (8 for 50 labelled images, 32 from 192 on),
+        so a small labelled set still gets enough optimizer steps.
+    max_epochs : int, default={max_epochs}
+        Passes over the training samples; 0 gives an untrained (randomly
+        initialised) network, a useful baseline.
+    lr : float, default=1e-3
+        Adam learning rate.
+    weight_decay : float, default={weight_decay}
+        Adam's L2 penalty{weight_decay_note}.
+    augment : bool or dict, default=True
+        Training-only augmentation on the device: {augment}. A dict overrides
+        or adds :class:`~sklearn_contig.models.BatchAugment` arguments; False
+        disables it.
+    validation_fraction : float or "auto", default={validation_fraction}
+        Fraction of individuals (the ``individual`` coordinate; samples for
+        arrays) held out for early stopping; 0 disables both and trains the
+        full budget. ``"auto"``: 0.1 when that holds out at least 30
+        individuals (300 or more), otherwise 0: a validation split of a few
+        images stops training on noise.
+    patience : int or None, default=5
+        Epochs without held-out improvement before stopping; the best epoch's
+        weights are restored.
+    device : str, default="auto"
+        ``"auto"`` uses a GPU when one is visible.
+    precision : {{"auto", "32", "bf16"}}, default="auto"
+        ``"auto"``: bf16 autocast on GPUs that support it, float32 otherwise.
+    compile : bool, default=False
+        ``torch.compile`` the image backbone.
+    num_workers : int, default=0
+        DataLoader worker processes reading (and decoding) batches, in training
+        and inference.
+    checkpoint_dir : str or Path, default=None
+        Write a checkpoint after every epoch (weights, optimizer state, history).
+    resume : bool, default=False
+        Continue from the checkpoint in ``checkpoint_dir`` when there is one.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, the validation split, shuffling and augmentation;
+        CPU runs are repeatable.
+    callbacks : list of skorch callbacks, default=None
+    verbose : int, default={verbose}
+        1 prints the skorch epoch table, 2 adds per-batch progress bars.
+    accelerator : accelerate.Accelerator, default=None
+        Train across the processes started by ``accelerate launch`` or
+        ``torchrun`` (several GPUs or machines): the Accelerator shards the
+        data, wraps the model in DistributedDataParallel and handles mixed
+        precision (``device`` and ``precision`` are then ignored). Needs the
+        ``accelerate`` package (``pip install sklearn-contig[gpu]``). Dropped
+        from the fitted estimator after training."""
+
+
+def training_params_doc(*, batch_size, max_epochs, weight_decay, verbose, augment, weight_decay_note="",
+                        validation_fraction="0.1") -> str:
+    """numpydoc text of the shared training parameters, with an estimator's defaults."""
+    return _TRAINING_PARAMS_DOC.format(
+        batch_size=batch_size, max_epochs=max_epochs, weight_decay=weight_decay, verbose=verbose,
+        augment=augment, weight_decay_note=weight_decay_note, validation_fraction=validation_fraction,
+    )
+
+
+def auto_batch_size(n_train: int) -> int:
+    """``batch_size="auto"``: a sixth of the training samples, clipped to [8, 32]."""
+    return int(np.clip(n_train // 6, 8, 32))
+
+
+#: ``validation_fraction="auto"`` holds out 10 % of the individuals when that is
+#: at least this many of them, and nobody otherwise.
+MIN_VALIDATION_INDIVIDUALS = 30
+
+
+def auto_validation_fraction(n_individuals: int) -> float:
+    """``validation_fraction="auto"``: 0.1 when it holds out >= 30 individuals, else 0."""
+    return 0.1 if round(0.1 * n_individuals) >= MIN_VALIDATION_INDIVIDUALS else 0.0
+
+
+#: numpydoc text of the fitted attributes every ``NetEstimator`` sets.
+TRAINING_ATTRS_DOC = """net_ : skorch.NeuralNet
+        The trained network wrapper; ``history_`` is its per-epoch history.
+    module_ : torch.nn.Module
+        The trained network, in eval mode.
+    best_epoch_ : int or None
+        Epoch whose weights were restored (None without a validation split).
+    pretrained_ : bool
+        Whether the image encoder started from pretrained weights.
+    batch_size_ : int
+        The batch size trained with (``batch_size`` resolved).
+    n_train_samples_, n_valid_samples_ : int
+        Samples trained on and held out for early stopping."""
+
+
+class NetEstimator(BaseEstimator):
+    """Base class of every estimator that trains a network; not for direct use.
+
+    Subclasses call :meth:`_fit_net` from ``fit`` and implement the hooks
+    ``_initial_encoder(ds)``, ``_build_module(encoder, train_data)`` and
+    ``_build_criterion()``; they may override ``_default_augment``,
+    ``_set_augment``, ``_fit_callbacks`` and ``_dataset_class``.
+    """
+
+    _parameter_constraints: dict = dict(TRAINING_CONSTRAINTS)
+
+    #: Dataset class of the training and validation data.
+    _dataset_class = CohortDataset
+
+    # ------------------------------------------------------------------ hooks
+    def _initial_encoder(self, ds) -> tuple[ImageEncoder, bool]:  # pragma: no cover - abstract
+        """The image encoder training starts from, and whether it is pretrained."""
+        raise NotImplementedError
+
+    def _build_module(self, encoder: ImageEncoder, train_data: CohortDataset) -> nn.Module:  # pragma: no cover
+        raise NotImplementedError
+
+    def _build_criterion(self) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _default_augment(self, image_size=None) -> dict:
+        """Augmentation parameters of the method for images of ``image_size`` px (None: flat)."""
+        return dict(GEOMETRIC_AUGMENT)
+
+    def _set_augment(self, module, augment) -> None:
+        module.augment = augment
+
+    def _fit_callbacks(self) -> list:
+        """Extra skorch callbacks of a method (before the user's)."""
+        return []
+
+    # ---------------------------------------------------------------- helpers
+    def _working_size(self, ds):
+        """Side length the images are trained at (None for flat features)."""
+        img = ds[IMAGE]
+        return None if img.ndim == 2 else int(self.image_size or img.shape[-1])
+
+    def _augment_module(self, image_size=None):
+        if self.augment is False:
+            return None
+        params = self._default_augment(image_size)
+        if isinstance(self.augment, dict):
+            unknown = set(self.augment) - set(BatchAugment.__init__.__code__.co_varnames)
+            if unknown:
+                raise ValueError(f"augment has unknown keys {sorted(unknown)}")
+            params.update(self.augment)
+        return BatchAugment(**params)
+
+    @staticmethod
+    def _normalization(encoder, ds, rows, seed) -> None:
+        """Per-channel statistics of up to 256 training images, set on ``encoder``."""
+        rng = np.random.default_rng(seed)
+        take = np.sort(rng.choice(rows, size=min(len(rows), 256), replace=False))
+        X, _ = CohortDataset(ds, [], indices=take).__getitems__(np.arange(len(take)))
+        with torch.no_grad():
+            x = encoder.to_unit(X["image"])
+        dims = (0,) if x.ndim == 2 else (0, 2, 3)
+        encoder.set_normalization(x.mean(dim=dims), x.std(dim=dims))
+
+    def _make_net(self, module, criterion, train_data, valid_data, device):
+        from skorch import NeuralNet
+        from skorch.callbacks import ProgressBar
+        from skorch.helper import predefined_split
+
+        pin = device.startswith("cuda")
+        monitor = "valid_loss" if valid_data is not None else None
+        patience = self.patience if monitor is not None else None
+        callbacks = [
+            ("loss_parts", RecordLossParts()),
+            *self._fit_callbacks(),
+            ("control", TrainingControl(patience=patience, monitor=monitor or "valid_loss",
+                                        dirname=self.checkpoint_dir)),
+        ]
+        if int(self.verbose) > 1:
+            callbacks.append(("progress", ProgressBar()))
+        for i, cb in enumerate(self.callbacks or []):
+            callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
+        loader = {
+            "collate_fn": collate_batch,
+            "num_workers": self.num_workers,
+            "pin_memory": pin,
+            "persistent_workers": self.num_workers > 0,
+        }
+        net_cls, extra = NeuralNet, {"device": device}
+        if self.accelerator is not None:
+            from ._accelerate import AcceleratedNet
+
+            net_cls, extra = AcceleratedNet, {"accelerator": self.accelerator, "device": None}
+        return net_cls(
+            module=module,
+            criterion=criterion,
+            optimizer=torch.optim.Adam,
+            optimizer__weight_decay=self.weight_decay,
+            # one fused kernel per step instead of a Python loop over parameters:
+            # on a CPU this makes the Adam step of the full ContIG model 6x faster
+            optimizer__fused=torch.device(device).type in ("cpu", "cuda"),
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size_,
+            train_split=None if valid_data is None else predefined_split(valid_data),
+            iterator_train__shuffle=True,
+            iterator_train__drop_last=len(train_data) > self.batch_size_,
+            **{f"iterator_train__{k}": v for k, v in loader.items()},
+            **{f"iterator_valid__{k}": v for k, v in loader.items()},
+            callbacks=callbacks,
+            verbose=int(self.verbose),
+            **extra,
+        )
+
+    # -------------------------------------------------------------------- fit
+    def _fit_net(self, ds, rows, *, modalities=(), y=None) -> CohortDataset:
+        """Train the network on sample ``rows`` of ``ds``; the one fit template.
+
+        Splits ``rows`` by individual, builds the datasets, the encoder (with
+        normalisation statistics when it is not pretrained), the module and the
+        skorch net, resumes from ``checkpoint_dir`` when asked, trains for the
+        epochs left and sets the shared fitted attributes. Returns the training
+        data (its ``fill`` and ``indices`` are what subclasses keep).
+        """
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir")
+        augment = self._augment_module(self._working_size(ds))
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        fraction = self.validation_fraction
+        if fraction == "auto":
+            fraction = auto_validation_fraction(len(pd.unique(np.asarray(ds["individual"].values)[rows])))
+        train_rows, valid_rows = split_by_individual(ds, rows, fraction, rng)
+        self.batch_size_ = auto_batch_size(len(train_rows)) if self.batch_size == "auto" else int(self.batch_size)
+        accelerator = self.accelerator
+        device = str(accelerator.device) if accelerator is not None else resolve_device(self.device)
+        cuda = device.startswith("cuda")
+        codes = individual_codes(ds)
+        make = self._dataset_class
+        with torch.random.fork_rng(devices=[torch.device(device).index or 0] if cuda else []):
+            torch.manual_seed(seed)
+            train_data = make(ds, modalities, indices=train_rows, y=y, codes=codes)
+            valid_data = (
+                make(ds, modalities, indices=valid_rows, fill=train_data.fill, y=y, codes=codes)
+                if len(valid_rows)
+                else None
+            )
+            encoder, pretrained = self._initial_encoder(ds)
+            if not pretrained:
+                self._normalization(encoder, ds, train_rows, seed)
+            module = self._build_module(encoder, train_data)
+            self._set_augment(module, augment)
+            # under accelerate, mixed precision is the Accelerator's (mixed_precision=...)
+            module.autocast_dtype = None if accelerator is not None else resolve_precision(self.precision, device)
+            if cuda:
+                module = module.to(memory_format=torch.channels_last)
+            if self.compile:
+                encoder.backbone.compile()
+            net = self._make_net(module, self._build_criterion(), train_data, valid_data, device)
+            net.initialize()
+            if self.resume and has_checkpoint(self.checkpoint_dir):
+                load_checkpoint(net, self.checkpoint_dir)
+            done = len(net.history)
+            stopped = done > 0 and net.history[-1].get("stopped_early", False)
+            remaining = 0 if stopped else self.max_epochs - done
+            if remaining > 0:
+                net.partial_fit(train_data, epochs=remaining)
+        net.train_split = None  # drop the reference to the data
+        if accelerator is not None:
+            net.accelerator = None  # the Accelerator holds process state; it is a fit-time tool
+            net.device = device
+        net.module_.eval()
+        self.net_ = net
+        self.module_ = net.module_
+        self.device_ = device
+        self.pretrained_ = pretrained
+        self.n_train_samples_ = len(train_rows)
+        self.n_valid_samples_ = len(valid_rows)
+        self.best_epoch_ = dict(net.callbacks_)["control"].best_epoch_
+        return train_data
+
+    @property
+    def history_(self):
+        """The skorch training history (one row per epoch)."""
+        check_is_fitted(self, "net_")
+        return self.net_.history
+
+    # -------------------------------------------------------------- inference
+    @torch.no_grad()
+    def _map_batches(self, ds, fn, *, modalities=(), fill=None, include_image=True) -> list:
+        """``[fn(module, X) for X in batches of ds]``: the one inference loop.
+
+        The fitted module runs in eval mode on its device under the training
+        precision; batches come from :meth:`CohortDataset.batches` (decoded in
+        ``num_workers`` DataLoader workers) and are moved to the device.
+        """
+        check_is_fitted(self, "net_")
+        module = self.module_.eval()
+        device = next(module.parameters()).device
+        data = CohortDataset(ds, modalities, fill=fill, include_image=include_image, codes=individual_codes(ds))
+        out = []
+        for X, _ in data.batches(self.batch_size_, num_workers=self.num_workers, pin_memory=device.type == "cuda"):
+            X = {k: v.to(device, non_blocking=True) for k, v in X.items()}
+            with autocast_context(device.type, getattr(module, "autocast_dtype", None)):
+                out.append(fn(module, X))
+        return out
+
+    def __getstate__(self):
+        # pickles for inference: without the optimizer state (see checkpoint_dir)
+        return state_without_optimizer(self)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.device != "cpu"
+        return tags
