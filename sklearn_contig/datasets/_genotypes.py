@@ -14,6 +14,7 @@ Two simulators:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -44,11 +45,14 @@ class GenotypeData:
     population: np.ndarray
     snp_ids: np.ndarray
 
-    @property
+    @cached_property
     def maf(self) -> np.ndarray:
-        """Minor-allele frequency of each variant (NaN-aware)."""
-        g = self.genotypes.astype(np.float32)
-        freq = np.nanmean(g, axis=0) / 2.0
+        """Minor-allele frequency of each variant (NaN-aware; computed once)."""
+        g = self.genotypes
+        if g.dtype.kind in "iu":  # integer counts hold no NaN
+            freq = g.sum(0, dtype=np.int64) / (2.0 * g.shape[0])
+        else:
+            freq = np.nanmean(g.astype(np.float32), axis=0) / 2.0
         return np.minimum(freq, 1.0 - freq)
 
 

@@ -7,7 +7,8 @@ works on a whole (batch, y, x) array.
 
 All randomness of an image (vessel geometry, dot positions, noise seed) is drawn up
 front by :func:`draw_geometry` into a *spec* of per-sample arrays, so rendering a
-chunk of samples gives exactly the images an in-memory run gives.
+chunk of samples gives exactly the images an in-memory run gives;
+:func:`render_batches` is the one loop over chunks that every caller uses.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _PIGMENT_LIGHT = np.array([0.93, 0.50, 0.24], dtype=np.float32)
 _PIGMENT_DARK = np.array([0.55, 0.19, 0.08], dtype=np.float32)
 _DISC = np.array([0.99, 0.80, 0.55], dtype=np.float32)
 _CUP = np.array([1.00, 0.95, 0.82], dtype=np.float32)
+#: How far the cup is blended from the disc colour towards ``_CUP``: a real optic cup
+#: is only a little paler than the neuroretinal rim around it.
+CUP_OPACITY = 0.5
 _ARTERY = np.array([0.62, 0.14, 0.08], dtype=np.float32)
 _VEIN = np.array([0.38, 0.06, 0.06], dtype=np.float32)
 _MA = np.array([0.36, 0.03, 0.03], dtype=np.float32)
@@ -139,7 +143,7 @@ def _vessel_alpha(u, v, r, theta, width, px, r0, r1, slope=None):
 
 
 def render(params, geometry, image_size, mirror=None):
-    """Render a batch of RGB images and optic-disc masks.
+    """Render a batch of RGB images, optic-disc masks and optic-cup masks.
 
     Parameters
     ----------
@@ -155,6 +159,9 @@ def render(params, geometry, image_size, mirror=None):
     -------
     images : ndarray of shape (b, 3, image_size, image_size), uint8
     disc_mask : ndarray of shape (b, image_size, image_size), uint8
+    cup_mask : ndarray of shape (b, image_size, image_size), uint8
+        The optic cup: a pale, low-contrast region inside the disc, offset towards
+        the macula, of radius ``cup_ratio * disc_radius``.
     """
     b = len(params["disc_radius"])
     h = image_size
@@ -197,10 +204,13 @@ def render(params, geometry, image_size, mirror=None):
     edge = max(0.008, 0.6 * px)
     disc = 1 / (1 + np.exp(np.clip((rd - P["disc_radius"]) / edge, -30, 30)))
     rc = np.sqrt((X - cx + 0.15 * P["disc_radius"]) ** 2 + ((Y - cy) / 1.12) ** 2)
-    cup = 1 / (1 + np.exp(np.clip((rc - P["cup_ratio"] * P["disc_radius"]) / (1.5 * edge), -30, 30)))
+    cup_radius = P["cup_ratio"] * P["disc_radius"]
+    cup = 1 / (1 + np.exp(np.clip((rc - cup_radius) / (1.5 * edge), -30, 30)))
+    cup *= disc * CUP_OPACITY  # inside the disc only, and faint
     img = img * (1 - disc[..., None]) + _DISC * disc[..., None] * shade[..., None] ** 0.3
     img = img * (1 - cup[..., None]) + _CUP * cup[..., None]
     disc_mask = (rd <= P["disc_radius"]).astype(np.uint8)
+    cup_mask = ((rc <= cup_radius) & (rd <= P["disc_radius"])).astype(np.uint8)
 
     # --- vessels: main arcades and nasal vessels, then fine branches ---------------
     art = np.zeros((b, h, h), dtype=np.float32)
@@ -272,4 +282,19 @@ def render(params, geometry, image_size, mirror=None):
         mirror = np.asarray(mirror, dtype=bool)
         out[mirror] = out[mirror][..., ::-1]
         disc_mask[mirror] = disc_mask[mirror][..., ::-1]
-    return out, disc_mask
+        cup_mask[mirror] = cup_mask[mirror][..., ::-1]
+    return out, disc_mask, cup_mask
+
+
+def render_batches(params, geometry, image_size, mirror, batch_size):
+    """Render samples ``batch_size`` at a time, in order.
+
+    Yields ``(rows, images, disc_mask, cup_mask)`` with ``rows`` the slice of samples
+    of the batch; the images do not depend on the batch size.
+    """
+    n = len(mirror)
+    for start in range(0, n, batch_size):
+        rows = slice(start, min(start + batch_size, n))
+        p = {k: v[rows] for k, v in params.items()}
+        g = {k: v[rows] for k, v in geometry.items()}
+        yield (rows, *render(p, g, image_size, mirror[rows]))

@@ -32,7 +32,7 @@ def tiny():
 def coalescent():
     """A small msprime cohort (images tiny: genetics is what is tested on it)."""
     pytest.importorskip("msprime")
-    return make_imaging_genetics(600, image_size=16, random_state=3, simulator="msprime",
+    return make_imaging_genetics(800, image_size=16, random_state=3, simulator="msprime",
                                  n_snps=500)
 
 
@@ -69,7 +69,9 @@ def test_dims_coords_attrs(tiny):
     assert list(ds["factor"].values) == ["age", "bmi", "sbp"]
     assert ds["risk_binary"].dims == ("sample", "binary_factor")
     assert ds["disc_mask"].dims == ("sample", "y", "x") and ds["disc_mask"].dtype == np.uint8
-    for name in ("grade", "diseases", "risk", "risk_binary", "disc_mask"):
+    assert ds["cup_mask"].dims == ("sample", "y", "x") and ds["cup_mask"].dtype == np.uint8
+    assert set(np.unique(ds["cup_mask"])) <= {0, 1}
+    for name in ("grade", "diseases", "risk", "risk_binary", "disc_mask", "cup_mask"):
         assert ds[name].attrs["kind"] == "label"
     assert (ds["sample"].values == ds["individual"].values).all()
     assert list(truth.traits.columns) == TRAITS
@@ -117,6 +119,8 @@ def test_two_eyes():
     x = np.arange(32)
     cx = (mask * x).sum((1, 2)) / mask.sum((1, 2))
     assert (cx[0::2] < 16).all() and (cx[1::2] > 16).all()
+    cup = ds["cup_mask"].values
+    assert ((cup <= mask).all()) and (cup.sum((1, 2)) > 0).all()
     assert not np.array_equal(ds["image"].values[0, :, :, ::-1], ds["image"].values[1])
 
 
@@ -252,7 +256,9 @@ def test_planted_loci_reach_genome_wide_significance(coalescent):
             r, _ = stats.pearsonr(snp[rs], y)
             chi2 = n * r * r
             hits += stats.chi2.sf(chi2, 1) < 5e-8 * 600 / n  # scaled to this small n
-    # at n=600 the per-locus expected chi2 is ~35; most loci pass the scaled threshold
+    # each locus explains h2 * 0.4 / 3 = 6.7 % of its trait: at n=800 the expected
+    # chi2 is ~53 against a scaled threshold of ~31, so most loci pass (at n=600,
+    # expected chi2 ~40, the count varied between 11 and 16 of 21 over seeds)
     assert hits >= 0.6 * sum(len(v) for v in truth.loci.values())
 
 
@@ -295,6 +301,7 @@ def test_generate_to_disk_is_chunked(tmp_path):
 
     kwargs = dict(random_state=4, **TINY)
     n, size, chunk = 24, 96, 4
+    xr.Variable("x", np.zeros(1))  # xarray imports dask on first use: not the generator's memory
     tracemalloc.start()
     ds = generate_to_disk(tmp_path, n, size, chunk_size=chunk, format="png", plink=False,
                           **kwargs)
@@ -314,6 +321,52 @@ def test_generate_to_disk_is_chunked(tmp_path):
     back = xr.load_dataset(tmp_path / "cohort.nc")
     np.testing.assert_array_equal(back["grade"].values, ref["grade"].values)
     assert "image" not in ds and "image_path" in ds.coords
+
+
+@pytest.mark.parametrize("eyes", [1, 2])
+def test_generate_to_disk_matches_make_imaging_genetics(tmp_path, eyes):
+    """Every argument of make_imaging_genetics, same meaning: same genetics and labels."""
+    user = make_imaging_genetics(15, image_size=16, random_state=9, **TINY)[0]["snp"]
+    user = user.drop_vars(["individual", "eye"]).rename(sample="individual")
+    kwargs = dict(image_size=16, eyes=eyes, genotypes=user, missing={"snp": 0.2, "pgs": 0.1},
+                  heritability=0.7, genetic_shares={"snp": 1, "burden": 1}, n_snps=40,
+                  n_pgs=12, n_genes=6, simulator="independent", random_state=3)
+    ref, truth = make_imaging_genetics(**kwargs)
+    ds = generate_to_disk(tmp_path, chunk_size=7, format="png", plink=False, **kwargs)
+    back = xr.load_dataset(tmp_path / "cohort.nc")
+    for name in ("snp", "pgs", "burden", "grade", "diseases", "risk", "risk_binary"):
+        xr.testing.assert_identical(ds[name].drop_vars("image_path"), ref[name])
+        np.testing.assert_array_equal(back[name].values, ref[name].values)
+    assert list(back["sample"].values) == list(ref["sample"].values)
+    traits = pd.read_csv(tmp_path / "traits.csv", index_col="individual")
+    np.testing.assert_allclose(traits.to_numpy(), truth.traits.to_numpy())
+    import json
+
+    saved = json.loads((tmp_path / "truth.json").read_text())
+    assert saved["causal"] == truth.causal and saved["loci"] == truth.loci
+    assert all(c["pgs"] == [] for c in truth.causal.values())  # genetic_shares was used
+    assert saved["heritability"] == 0.7
+    csv = pd.read_csv(tmp_path / "images" / "images.csv")
+    from PIL import Image
+
+    for i in (0, len(csv) - 1):
+        img = np.asarray(Image.open(tmp_path / "images" / csv["path"][i])).transpose(2, 0, 1)
+        np.testing.assert_array_equal(img, ref["image"].values[i])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(format="tiff"), "format"),
+        (dict(genetic_shares={"eqtl": 1.0}), "genetic_shares"),
+        (dict(eyes=3), "eyes"),
+    ],
+)
+def test_generate_to_disk_checks_arguments_first(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        generate_to_disk(tmp_path / "out", 10, 16, **kwargs)
+    assert not (tmp_path / "out").exists()  # raised before any work
 
 
 # --- PLINK round trip ---------------------------------------------------------------
@@ -380,3 +433,113 @@ def test_genetic_shares_route_the_signal_through_one_modality():
         assert abs(r2 - 0.8) < 0.08
     with pytest.raises(ValueError, match="genetic_shares"):
         make_imaging_genetics(10, image_size=16, simulator="independent", genetic_shares={"eqtl": 1.0})
+
+
+# --- planted truth not confounded by frequency ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_cohort():
+    """The default cohort (msprime when installed) at a moderate size, tiny images."""
+    return make_imaging_genetics(2000, image_size=16, random_state=0)
+
+
+def test_causal_features_are_frequency_matched(default_cohort):
+    # with a zero attribution baseline a non-carrier's attribution is exactly 0, so
+    # frequency alone would separate causal from noise features if they differed
+    ds, truth = default_cohort
+    snp = ds["snp"].values
+    maf = np.nanmean(snp, 0) / 2
+    maf = np.minimum(maf, 1 - maf)
+    causal_snps = {s for c in truth.causal.values() for s in c["snp"]}
+    is_causal = np.isin(ds["snp_id"].values, list(causal_snps))
+    assert is_causal.sum() == len(causal_snps) == 3 * len(TRAITS)
+    gap = abs(maf[is_causal].mean() - maf[~is_causal].mean())
+    print(f"mean MAF causal {maf[is_causal].mean():.3f} vs non-causal {maf[~is_causal].mean():.3f}")
+    assert gap <= 0.02, gap
+    burden = truth.complete["burden"]
+    carriers = (burden > 0).mean(axis=0)
+    causal_genes = {g for c in truth.causal.values() for g in c["burden"]}
+    is_causal = carriers.index.isin(list(causal_genes))
+    assert is_causal.sum() == len(causal_genes) == 2 * len(TRAITS)
+    gap = abs(carriers[is_causal].mean() - carriers[~is_causal].mean())
+    print(f"carriers causal {carriers[is_causal].mean():.4f} vs non-causal {carriers[~is_causal].mean():.4f}")
+    assert gap <= 0.01, gap
+
+
+def test_frequency_matching_is_not_luck():
+    # a skewed spectrum (the independent simulator) and several seeds: causal SNPs
+    # spread over the whole MAF range of the panel instead of its common end
+    for seed in range(3):
+        ds, truth = make_imaging_genetics(300, image_size=16, random_state=seed, **TINY)
+        maf = truth.genotypes.maf
+        ids = {s: i for i, s in enumerate(truth.genotypes.snp_ids)}
+        panel = maf[[ids[s] for s in ds["snp_id"].values]]
+        causal = maf[[ids[s] for c in truth.causal.values() for s in c["snp"]]]
+        assert abs(causal.mean() - panel.mean()) <= 0.02
+        assert causal.min() < np.quantile(panel, 0.1) and causal.max() > np.quantile(panel, 0.9)
+
+
+def test_planted_loci_are_separate_regions(default_cohort):
+    # 21 loci on four 1 Mb chromosomes: at least 160 kb apart, beyond the 150 kb
+    # clumping window and the LD of the coalescent genotypes
+    ds, truth = default_cohort
+    pos = ds[["chromosome", "bp_position"]].to_pandas()
+    loci = pos.loc[[s for v in truth.loci.values() for s in v]].sort_values(
+        ["chromosome", "bp_position"])
+    gaps = loci.groupby("chromosome")["bp_position"].diff().dropna()
+    assert len(loci) == 21 and gaps.min() >= 160_000, gaps.min()
+
+
+# --- optic cup ------------------------------------------------------------------------
+
+
+def test_cup_mask_is_small_inside_the_disc_and_follows_cup_to_disc():
+    ds, truth = make_imaging_genetics(300, image_size=64, random_state=0, **TINY)
+    cup = ds["cup_mask"].values
+    disc = ds["disc_mask"].values
+    share = cup.mean((1, 2))
+    assert share.mean() < 0.02 and share.max() < 0.02  # ~0.4 % of the image (~17 px)
+    assert (share > 0).all()
+    assert (cup <= disc).all()  # inside the disc
+    t = truth.traits.loc[ds["individual"].values]
+    assert np.corrcoef(cup.sum((1, 2)), t["cup_to_disc"])[0, 1] > 0.7  # measured 0.86
+    # the cup is offset towards the macula (left of the disc centre in right eyes)
+    x = np.arange(64)
+    shift = (cup * x).sum((1, 2)) / cup.sum((1, 2)) - (disc * x).sum((1, 2)) / disc.sum((1, 2))
+    assert shift.mean() < -0.3 and shift.max() <= 0.5, (shift.mean(), shift.max())
+
+
+def test_cup_has_low_contrast(monkeypatch):
+    # Counterfactual contrast: the same images rendered without the cup. Measured at
+    # 64 px: the cup lifts the luminance of its pixels by ~9.5 grey levels (Weber
+    # contrast ~0.05, three times the pixel noise sd), while the disc stands ~55 levels
+    # above the retina around it; the cup step is ~0.18 of the disc step.
+    from scipy.ndimage import binary_dilation, binary_erosion
+
+    from sklearn_contig.datasets import _render
+
+    kwargs = dict(n_individuals=100, image_size=64, random_state=0, **TINY)
+    ds, _ = make_imaging_genetics(**kwargs)
+    monkeypatch.setattr(_render, "CUP_OPACITY", 0.0)
+    flat, _ = make_imaging_genetics(**kwargs)
+
+    def lum(im):
+        im = im.astype(float)
+        return 0.299 * im[:, 0] + 0.587 * im[:, 1] + 0.114 * im[:, 2]
+
+    L, L0 = lum(ds["image"].values), lum(flat["image"].values)
+    cup = ds["cup_mask"].values.astype(bool)
+    disc = ds["disc_mask"].values.astype(bool)
+    steps, weber, disc_steps = [], [], []
+    for i in range(len(L)):
+        steps.append((L[i] - L0[i])[cup[i]].mean())
+        weber.append(steps[-1] / L0[i][cup[i]].mean())
+        rim = binary_erosion(disc[i]) & ~cup[i]
+        ring = binary_dilation(disc[i], iterations=3) & ~binary_dilation(disc[i])
+        if rim.any():
+            disc_steps.append(L0[i][rim].mean() - L0[i][ring].mean())
+    step, disc_step = np.mean(steps), np.mean(disc_steps)
+    print(f"cup step {step:.1f} levels (Weber {np.mean(weber):.3f}), disc step {disc_step:.1f}")
+    assert 3 < step < 15 and np.mean(weber) < 0.08  # visible, but faint
+    assert step < 0.3 * disc_step
