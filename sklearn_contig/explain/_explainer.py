@@ -29,9 +29,9 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._compat import Interval, StrOptions
 from ..data import as_dataset
 from ..data._schema import IMAGE, validate
 from ._deeplift import with_deeplift_safe_image_encoder

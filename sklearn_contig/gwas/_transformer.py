@@ -13,10 +13,11 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
+
+from .._compat import Interval, StrOptions, _fit_context
 
 #: Built-in aggregations over the images of one individual.
 _AGGREGATIONS = ("mean", "median")
