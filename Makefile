@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install plink clean
+.PHONY: demo test install plink clean test-min
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -36,3 +36,23 @@ test: $(STAMP) plink
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
+
+# The lowest declared versions (requirements/minimum.txt, equal to the floors in
+# pyproject.toml) in their own environment, and the fast tests against them.
+VENV_MIN := .venv-min
+PY_MIN := $(VENV_MIN)/bin/python
+MIN_REQ := requirements/minimum.txt
+MIN_STAMP := $(VENV_MIN)/.installed
+MIN_TESTS := tests/test_packaging.py tests/test_common.py tests/data tests/losses tests/models
+
+$(PY_MIN):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV_MIN)
+
+$(MIN_STAMP): $(PY_MIN) pyproject.toml $(MIN_REQ)
+	$(PY_MIN) -m pip install -q -r $(MIN_REQ) -e ".[test]" -c $(MIN_REQ)
+	$(PY_MIN) -m pip check
+	@touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
+	$(PY_MIN) -m pytest -q -p no:cacheprovider --timeout=900 -m "not slow and not plink" $(MIN_TESTS)
