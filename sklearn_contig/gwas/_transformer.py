@@ -473,7 +473,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         if const.any():
             warnings.warn(
                 f"dropping {int(const.sum())} constant embedding features "
-                f"(e.g. columns {list(np.flatnonzero(const)[:5])})",
+                f"(e.g. columns {np.flatnonzero(const)[:5].tolist()})",
                 UserWarning,
                 stacklevel=3,
             )
