@@ -2,7 +2,18 @@
 
 from .augment import BatchAugment
 from .contig import ContIGModule
-from .encoders import IMAGE_ENCODERS, ImageEncoder, MLPBackbone, load_encoder, save_encoder
+from .encoders import (
+    IMAGE_ENCODERS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TIMM_PREFIX,
+    ImageEncoder,
+    ImageEncoderName,
+    MLPBackbone,
+    check_image_encoder_name,
+    load_encoder,
+    save_encoder,
+)
 from .genetic import GENETIC_ENCODERS, GeneticEncoder
 from .heads import CoralHead, MLPHead, ProjectionHead
 
@@ -14,9 +25,14 @@ __all__ = [
     "GENETIC_ENCODERS",
     "GeneticEncoder",
     "IMAGE_ENCODERS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "TIMM_PREFIX",
     "ImageEncoder",
+    "ImageEncoderName",
     "MLPBackbone",
     "ProjectionHead",
+    "check_image_encoder_name",
     "load_encoder",
     "save_encoder",
 ]
@@ -25,3 +41,7 @@ from .unet import RESNET_STAGES, UNet  # noqa: E402
 from .downstream import DownstreamModule, SegmentationModule  # noqa: E402
 
 __all__ += ["RESNET_STAGES", "UNet", "DownstreamModule", "SegmentationModule"]
+
+from .weights import find_state_dict, load_weights, map_state_dict, read_state_dict  # noqa: E402
+
+__all__ += ["find_state_dict", "load_weights", "map_state_dict", "read_state_dict"]

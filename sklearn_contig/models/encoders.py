@@ -1,10 +1,10 @@
 """Image encoders and their persistence.
 
-An :class:`ImageEncoder` wraps a backbone (torchvision ResNet or an MLP) with the
-preprocessing every caller needs, so that embedding works from raw arrays:
-uint8 0-255 or float 0-1 input, resizing to ``image_size``, per-channel
-normalisation (statistics stored as buffers, saved with the weights) and
-``channels_last`` memory format on GPUs.
+An :class:`ImageEncoder` wraps a backbone (torchvision ResNet, an MLP, or any
+``timm`` architecture named ``"timm:<name>"``) with the preprocessing every
+caller needs, so that embedding works from raw arrays: uint8 0-255 or float 0-1
+input, resizing to ``image_size``, per-channel normalisation (statistics stored
+as buffers, saved with the weights) and ``channels_last`` memory format on GPUs.
 """
 
 from __future__ import annotations
@@ -16,8 +16,111 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._compat import StrOptions
+
 #: Backbones offered by name, with their pooled output dimension.
 IMAGE_ENCODERS = {"resnet50": 2048, "resnet18": 512, "mlp": 512}
+
+#: Prefix of the names of ``timm`` architectures (``"timm:vit_base_patch16_224"``).
+TIMM_PREFIX = "timm:"
+
+#: ImageNet per-channel mean and standard deviation of [0, 1] RGB images: the
+#: input statistics torchvision's, timm's and RETFound's published weights expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _timm():
+    try:
+        import timm
+    except ImportError:
+        raise ImportError(
+            "image_encoder='timm:<name>' needs the timm package: "
+            "pip install timm (or pip install sklearn-contig[timm])"
+        ) from None
+    return timm
+
+
+def check_image_encoder_name(name, param: str = "image_encoder") -> str:
+    """Return ``name`` if it names an image encoder, else raise ``ValueError``.
+
+    Valid: ``"resnet50"``, ``"resnet18"``, ``"mlp"`` and ``"timm:<architecture>"``
+    for any architecture ``timm.list_models()`` knows (checked when timm is
+    installed; without timm the name is accepted here and building the encoder
+    raises ``ImportError``).
+
+    Examples
+    --------
+    >>> check_image_encoder_name("resnet18")
+    'resnet18'
+    >>> check_image_encoder_name("vgg16")
+    Traceback (most recent call last):
+    ...
+    ValueError: image_encoder must be one of ['mlp', 'resnet18', 'resnet50'] or 'timm:<architecture>', got 'vgg16'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{param} must be a str, got {type(name).__name__}")
+    if name in IMAGE_ENCODERS:
+        return name
+    if name.startswith(TIMM_PREFIX):
+        arch = name[len(TIMM_PREFIX):]
+        if not arch:
+            raise ValueError(f"{param}={name!r} names no timm architecture (e.g. 'timm:resnet50')")
+        try:
+            timm = _timm()
+        except ImportError:
+            return name
+        if not timm.is_model(arch):
+            raise ValueError(f"{param}={name!r}: timm has no architecture {arch!r} (see timm.list_models())")
+        return name
+    raise ValueError(
+        f"{param} must be one of {sorted(IMAGE_ENCODERS)} or 'timm:<architecture>', got {name!r}"
+    )
+
+
+class ImageEncoderName(StrOptions):
+    """Parameter constraint: a built-in encoder name or ``"timm:<architecture>"``.
+
+    A :class:`StrOptions` that also accepts every timm architecture, so the
+    estimators' declarative checks (``_parameter_constraints``) cover timm names
+    and raise scikit-learn's ``InvalidParameterError`` (a ``ValueError``)
+    naming the parameter for anything else.
+    """
+
+    def __init__(self):
+        super().__init__(set(IMAGE_ENCODERS))
+
+    def is_satisfied_by(self, val):
+        try:
+            check_image_encoder_name(val)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    def __str__(self):
+        return f"{super().__str__()} or a str 'timm:<architecture>' naming a timm model"
+
+
+def _timm_backbone(arch: str, in_channels: int, image_size):
+    """A timm model without classifier (``num_classes=0``) for ``image_size`` px input.
+
+    Vision transformers get ``img_size=image_size`` (their position embeddings
+    are built for that grid) or, without a size, ``dynamic_img_size=True``;
+    architectures without these arguments (CNNs) take any size anyway.
+    """
+    timm = _timm()
+    kwargs = {"pretrained": False, "num_classes": 0, "in_chans": in_channels}
+    extra = {"img_size": image_size} if image_size is not None else {"dynamic_img_size": True}
+    try:
+        net = timm.create_model(arch, **kwargs, **extra)
+    except TypeError:  # the architecture takes no image size (CNNs)
+        net = timm.create_model(arch, **kwargs)
+    return net
+
+
+def _timm_width(net) -> int:
+    """Width of the pooled output of a timm model built with ``num_classes=0``."""
+    return int(getattr(net, "head_hidden_size", None) or net.num_features)
 
 
 def _resnet(name: str, in_channels: int) -> nn.Module:
@@ -59,7 +162,12 @@ class ImageEncoder(nn.Module):
 
     Parameters
     ----------
-    name : {"resnet50", "resnet18", "mlp"}
+    name : {"resnet50", "resnet18", "mlp"} or "timm:<architecture>"
+        Backbone, randomly initialised (load published weights with
+        :func:`~sklearn_contig.models.load_weights`). ``"timm:<architecture>"``
+        builds any model of the optional ``timm`` package without its
+        classifier (``num_classes=0``), for ``image_size`` px input (position
+        embeddings of vision transformers are built for that size).
     in_channels : int, default=3
         Image channels (ResNets) or, for ``"mlp"``, the number of input features.
     image_size : int or None, default=None
@@ -69,7 +177,9 @@ class ImageEncoder(nn.Module):
     Attributes
     ----------
     out_dim : int
-        Embedding dimension (2048 for resnet50, 512 for resnet18 and mlp).
+        Embedding dimension (2048 for resnet50, 512 for resnet18 and mlp; the
+        pooled width ``num_features`` of a timm model).
+    kind : {"resnet", "mlp", "timm"}
 
     Examples
     --------
@@ -81,27 +191,42 @@ class ImageEncoder(nn.Module):
 
     def __init__(self, name: str = "resnet50", in_channels: int = 3, image_size=None):
         super().__init__()
-        if name not in IMAGE_ENCODERS:
-            raise ValueError(
-                f"image_encoder must be one of {sorted(IMAGE_ENCODERS)}, got {name!r}"
-            )
+        check_image_encoder_name(name)
         self.name = name
         self.in_channels = int(in_channels)
         self.image_size = None if image_size is None else int(image_size)
         self.flat = name == "mlp"
+        self.kind = "mlp" if self.flat else ("timm" if name.startswith(TIMM_PREFIX) else "resnet")
         if self.flat:
             self.backbone = MLPBackbone(self.in_channels)
             shape = (1, self.in_channels)
+            self.out_dim = IMAGE_ENCODERS[name]
+        elif self.kind == "timm":
+            self.backbone = _timm_backbone(name[len(TIMM_PREFIX):], self.in_channels, self.image_size)
+            shape = (1, self.in_channels, 1, 1)
+            self.out_dim = _timm_width(self.backbone)
         else:
             self.backbone = _resnet(name, self.in_channels)
             shape = (1, self.in_channels, 1, 1)
-        self.out_dim = IMAGE_ENCODERS[name]
+            self.out_dim = IMAGE_ENCODERS[name]
         self.register_buffer("mean", torch.zeros(shape))
         self.register_buffer("std", torch.ones(shape))
 
     def config(self) -> dict:
         """Constructor arguments, stored beside the weights."""
         return {"name": self.name, "in_channels": self.in_channels, "image_size": self.image_size}
+
+    def set_image_size(self, image_size) -> None:
+        """Change the working size (a timm ViT resamples its position embeddings)."""
+        if self.flat:
+            raise ValueError("an mlp encoder has no image size")
+        image_size = None if image_size is None else int(image_size)
+        if image_size == self.image_size:
+            return
+        if self.kind == "timm" and image_size is not None and hasattr(self.backbone, "set_input_size"):
+            if hasattr(self.backbone, "pos_embed"):
+                self.backbone.set_input_size(img_size=image_size)
+        self.image_size = image_size
 
     @torch.no_grad()
     def set_normalization(self, mean, std) -> None:
