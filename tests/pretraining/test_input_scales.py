@@ -9,8 +9,8 @@ from sklearn_contig.pretraining import ContIGPretrainer
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 N_TRAIN, N_TEST, BATCH = 480, 192, 32
-PARAMS = dict(image_encoder="mlp", modalities=["pgs"], batch_size=BATCH, max_epochs=12, lr=1e-3,
-              hidden_dim=64, projection_dim=16, patience=None, validation_fraction=0.0,
+PARAMS = dict(image_encoder="mlp", modalities=["pgs"], batch_size=BATCH, max_epochs=4, lr=1e-3,
+              weight_decay=1e-4, hidden_dim=64, projection_dim=16, patience=None, validation_fraction=0.0,
               device="cpu", random_state=0, verbose=0)
 
 
@@ -19,7 +19,7 @@ def _cohort(scale=1.0, shift=0.0, seed=0):
     rng = np.random.default_rng(seed)
     n = N_TRAIN + N_TEST
     pgs = rng.normal(size=(n, 12))
-    image = np.c_[np.tanh(pgs[:, :4]) + 0.5 * rng.normal(size=(n, 4)), rng.normal(size=(n, 12))]
+    image = np.c_[pgs[:, :4] + 0.3 * rng.normal(size=(n, 4)), rng.normal(size=(n, 4))]
     ds = from_arrays(image.astype(np.float32), pgs=(pgs * scale + shift).astype(np.float32))
     return ds.isel(sample=slice(0, N_TRAIN)), ds.isel(sample=slice(N_TRAIN, None))
 
@@ -33,8 +33,9 @@ def _gap(scale=1.0, shift=0.0, **params):
 
 @pytest.fixture(scope="module")
 def reference_gap():
+    # measured: 2.09 below ln(32) = 3.47 (raw x1e-4 + 3e-3 without standardising: -1.10)
     gap = _gap()
-    assert gap > 0.3, f"standardised PGS should learn here, gap {gap:.3f}"
+    assert gap > 1.0, f"standardised PGS should learn here, gap {gap:.3f}"
     return gap
 
 
