@@ -292,9 +292,10 @@ def main(argv=None):
                "top-10 retrieval (snp)"]
     grouped = table.groupby("model", sort=False)[numeric]
     mean, sd = grouped.mean(), grouped.std()
-    summary = mean.round(2).astype(str) + " ± " + sd.round(2).astype(str)
+    summary = pd.DataFrame({c: [f"{m:.2f} ± {d:.2f}" for m, d in zip(mean[c], sd[c])]
+                            for c in numeric}, index=mean.index)
     print(f"\nmean and sd over seeds {args.seeds}:\n")
-    print(summary.to_markdown())
+    print(summary.to_markdown(disable_numparse=True))
     print("\nchance top-10 retrieval in chunks of 256 with two images per person: "
           f"{1 - (1 - 2 / 256) ** 10:.3f} (about 2k/chunk)" if cfg["eyes"] == 2 else "")
     print(f"\ntotal {time.time() - t0:.0f} s; plots and tables in {out}")
