@@ -21,7 +21,8 @@ from torch import nn
 from .._compat import HasMethods, StrOptions
 from ..data import as_dataset
 from ..data._schema import IMAGE
-from ..models import IMAGE_ENCODERS, DownstreamModule, ImageEncoder, load_encoder
+from ..models import DownstreamModule, ImageEncoder, ImageEncoderName, load_encoder
+from ..pretraining._base import PRETRAINED_WEIGHTS_DOC, check_pretrained_weights, start_from_weights
 from ..training import TRAINING_ATTRS_DOC, CosineSchedule, NetEstimator, training_params_doc
 
 
@@ -35,7 +36,9 @@ class BaseDownstream(NetEstimator):
 
     _parameter_constraints: dict = {
         "encoder": [None, str, os.PathLike, HasMethods(["get_encoder"]), ImageEncoder],
-        "image_encoder": [StrOptions(set(IMAGE_ENCODERS)), None],
+        "image_encoder": [ImageEncoderName(), None],
+        "pretrained_weights": [str, os.PathLike, None],
+        "weights_normalization": [StrOptions({"imagenet", "data"})],
         "freeze_encoder": ["boolean"],
         "target": [str, None],
         "lr_schedule": [StrOptions({"cosine", "constant"})],
@@ -47,6 +50,8 @@ class BaseDownstream(NetEstimator):
         *,
         encoder=None,
         image_encoder=None,
+        pretrained_weights=None,
+        weights_normalization="imagenet",
         freeze_encoder=False,
         target=None,
         lr_schedule="cosine",
@@ -68,9 +73,12 @@ class BaseDownstream(NetEstimator):
         callbacks=None,
         verbose=0,
         accelerator=None,
+        sync_batchnorm=False,
     ):
         self.encoder = encoder
         self.image_encoder = image_encoder
+        self.pretrained_weights = pretrained_weights
+        self.weights_normalization = weights_normalization
         self.freeze_encoder = freeze_encoder
         self.target = target
         self.lr_schedule = lr_schedule
@@ -92,6 +100,7 @@ class BaseDownstream(NetEstimator):
         self.callbacks = callbacks
         self.verbose = verbose
         self.accelerator = accelerator
+        self.sync_batchnorm = sync_batchnorm
 
     # ------------------------------------------------------------- task hooks
     def _encode_y(self, y, ds):  # pragma: no cover - abstract
@@ -182,7 +191,13 @@ class BaseDownstream(NetEstimator):
         if src is None:
             name = self.image_encoder or ("mlp" if flat else "resnet50")
             size = None if name == "mlp" else (self.image_size or int(img.shape[-1]))
-            encoder, pretrained = ImageEncoder(name, in_channels=in_channels, image_size=size), False
+            if flat and self.pretrained_weights is not None:
+                raise ValueError(
+                    "pretrained_weights needs images (n, channel, y, x); X holds flat features "
+                    f"with image dims {img.dims}"
+                )
+            encoder = ImageEncoder(name, in_channels=in_channels, image_size=size)
+            encoder, pretrained = start_from_weights(encoder, self.pretrained_weights, self.weights_normalization)
         else:
             if isinstance(src, (str, os.PathLike)):
                 encoder = load_encoder(src, expected=self.image_encoder)
@@ -208,7 +223,7 @@ class BaseDownstream(NetEstimator):
                 )
             pretrained = True
             if self.image_size is not None and not encoder.flat:
-                encoder.image_size = int(self.image_size)
+                encoder.set_image_size(self.image_size)
         if encoder.flat != flat:
             raise ValueError(
                 f"the {encoder.name!r} encoder needs "
@@ -227,10 +242,18 @@ class BaseDownstream(NetEstimator):
     # -------------------------------------------------------------------- fit
     def _fit(self, X, y):
         self._validate_params()
+        if self.pretrained_weights is not None and self.encoder is not None:
+            raise ValueError(
+                "pretrained_weights and encoder= both give a starting encoder; pass one of them"
+            )
+        check_pretrained_weights(self, self.image_encoder)
         ds, is_dataset = self._input(X, reset=True)
         y = self._target(ds, y, is_dataset)
         y_enc = self._encode_y(y, ds)
         self._fit_net(ds, np.arange(ds.sizes["sample"]), y=y_enc)
+        if self.pretrained_weights is not None:
+            self.pretrained_ = True
+        self.n_individuals_ = int(len(np.unique(np.asarray(ds["individual"].values))))
         self.encoder_name_ = self.module_.encoder.name
         return self
 
@@ -251,6 +274,17 @@ class BaseDownstream(NetEstimator):
             raise ValueError("X has no samples")
         return torch.cat(out).numpy().astype(self._output_dtype)
 
+    def save_pretrained(self, folder, *, metrics=None, overwrite=False):
+        """Write the fitted model to ``folder`` to share it: config.json, model.safetensors, README.md.
+
+        Rebuild it with :func:`sklearn_contig.load_pretrained` (nothing is
+        unpickled); see :func:`sklearn_contig.save_pretrained` for the files
+        and the arguments.
+        """
+        from .._pretrained import save_pretrained
+
+        return save_pretrained(self, folder, metrics=metrics, overwrite=overwrite)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
@@ -266,10 +300,14 @@ COMMON_PARAMS = """encoder : fitted pretrainer, str, path, ImageEncoder or None,
         from scratch. Cloning (GridSearchCV, cross_val_score) unfits a nested
         pretrainer: use a file or ``sklearn.frozen.FrozenEstimator(pretrainer)``
         there.
-    image_encoder : {"resnet50", "resnet18", "mlp"} or None, default=None
-        Architecture trained from scratch when ``encoder`` is None (None:
-        ``"resnet50"`` for images, ``"mlp"`` for flat (n, d) features). With an
-        ``encoder``, a check: a different architecture raises ``ValueError``.
+    image_encoder : {"resnet50", "resnet18", "mlp"}, "timm:<name>" or None, default=None
+        Architecture trained when ``encoder`` is None (None: ``"resnet50"`` for
+        images, ``"mlp"`` for flat (n, d) features); ``"timm:<architecture>"``
+        for any model of the optional ``timm`` package. With an ``encoder``, a
+        check: a different architecture raises ``ValueError``.
+    """ + PRETRAINED_WEIGHTS_DOC.replace(
+    "initialisation: a state", "initialisation, with ``encoder=None``: a state"
+) + """
     freeze_encoder : bool, default=False
         Linear evaluation: the encoder is frozen (no gradients, eval mode
         including BatchNorm) and only the head trains.
@@ -293,5 +331,7 @@ COMMON_PARAMS = """encoder : fitted pretrainer, str, path, ImageEncoder or None,
 COMMON_ATTRS = TRAINING_ATTRS_DOC + """
     encoder_name_ : str
         Architecture of the image encoder.
+    n_individuals_ : int
+        Individuals in the training data (samples for array input).
     n_features_in_ : int
         Features (flat input) or channels (images) of array input."""

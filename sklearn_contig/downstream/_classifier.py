@@ -82,6 +82,8 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         *,
         encoder=None,
         image_encoder=None,
+        pretrained_weights=None,
+        weights_normalization="imagenet",
         freeze_encoder=False,
         target=None,
         lr_schedule="cosine",
@@ -103,10 +105,13 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         callbacks=None,
         verbose=0,
         accelerator=None,
+        sync_batchnorm=False,
     ):
         self.task = task
         self.encoder = encoder
         self.image_encoder = image_encoder
+        self.pretrained_weights = pretrained_weights
+        self.weights_normalization = weights_normalization
         self.freeze_encoder = freeze_encoder
         self.target = target
         self.lr_schedule = lr_schedule
@@ -128,6 +133,7 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         self.callbacks = callbacks
         self.verbose = verbose
         self.accelerator = accelerator
+        self.sync_batchnorm = sync_batchnorm
 
     # ----------------------------------------------------------------- labels
     def _encode_y(self, y, ds):

@@ -186,14 +186,17 @@ class ContIGLoss(nn.Module):
         return_parts : bool, default=False
             Also return a dict of the per-modality losses (floats).
         """
-        parts, total = {}, []
+        parts, total, left_out = {}, [], []
         for name, (zv, zg, mask) in pairs.items():
             value = self.pair_loss(zv, zg, mask, individual)
             if value is not None:
                 total.append(value)
                 parts[name] = float(value.detach())
-        if total:
-            loss = torch.stack(total).mean()
-        else:  # keep the graph connected so backward() works and gives zero gradients
-            loss = sum((zv.sum() + zg.sum()) for zv, zg, _ in pairs.values()) * 0.0
+            else:
+                left_out.append(zv.sum() + zg.sum())
+        # A left-out pair stays in the graph with a zero contribution: backward()
+        # works without any pair, and every projection head gets a (zero)
+        # gradient, as DistributedDataParallel needs.
+        zero = sum(left_out) * 0.0 if left_out else 0.0
+        loss = (torch.stack(total).mean() if total else 0.0) + zero
         return (loss, parts) if return_parts else loss

@@ -13,6 +13,16 @@ whatever the autocast dtype of its inputs, and follows its paper's formula:
   with stop-gradient;
 - :class:`NNCLRLoss` -- NNCLR (Dwibedi et al., 2021), NT-Xent with the nearest
   neighbour from a support set as positive.
+
+Under ``torch.distributed`` (``torchrun``, ``accelerate launch``) the
+contrastive and redundancy-reduction losses work on the global batch, as
+:class:`~sklearn_contig.losses.ContIGLoss` does: the embeddings of all processes
+are gathered (with gradients summed back to their process), NT-Xent and NNCLR
+take their negatives from every process's rows, Barlow Twins standardises and
+cross-correlates over the global batch, and each process's loss is scaled so
+that the mean over processes (what DistributedDataParallel's gradient
+averaging computes) is the global loss. Every process joins the same gathers in
+the same order.
 """
 
 from __future__ import annotations
@@ -20,6 +30,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .contig import _gather, _world
 
 
 def _check_temperature(temperature) -> float:
@@ -81,17 +93,27 @@ class NTXentLoss(nn.Module):
             of each other's denominators.
         """
         n = z1.shape[0]
-        z = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2n, k)
-        logits = z @ z.T / self.temperature  # (2n, 2n)
-        drop = torch.eye(2 * n, dtype=torch.bool, device=z.device)
-        same = _same_individual(individual, 2)
-        if same is not None:
-            drop = drop | same
+        rank, world = _world()
+        z1, z2 = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
+        queries = torch.cat([z1, z2])  # (2n, k): this process's views
+        g1, g2 = _gather(z1), _gather(z2)  # (N, k) each, N = n * world
+        n_all = g1.shape[0]
+        keys = torch.cat([g1, g2])  # (2N, k)
+        logits = queries @ keys.T / self.temperature  # (2n, 2N)
+        local = torch.arange(n, device=queries.device) + rank * n
+        own = torch.cat([local, local + n_all])  # column of each query itself
+        drop = torch.zeros_like(logits, dtype=torch.bool)
+        drop[torch.arange(2 * n, device=queries.device), own] = True
+        if individual is not None:
+            ind_all = _gather(individual)
+            same = _same_individual(ind_all, 2)  # (2N, 2N)
+            drop = drop | same[own]
         logits = logits.masked_fill(drop, float("-inf"))
         if negatives is not None and negatives.shape[0] > 0:
             bank = F.normalize(negatives.detach().float(), dim=1)
-            logits = torch.cat([logits, z @ bank.T / self.temperature], dim=1)  # (2n, 2n + m)
-        target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+            logits = torch.cat([logits, queries @ bank.T / self.temperature], dim=1)  # (2n, 2N + m)
+        target = torch.cat([local + n_all, local])
+        # with equal local batches the mean over processes is the global mean
         return F.cross_entropy(logits, target)
 
 
@@ -157,7 +179,12 @@ class BarlowTwinsLoss(nn.Module):
         return (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + self.eps)
 
     def forward(self, z1, z2):
-        """``z1, z2``: projections (n, k) of the two views, n >= 2."""
+        """``z1, z2``: projections (n, k) of the two views, n >= 2 over all processes.
+
+        Under ``torch.distributed`` every process computes the loss of the
+        gathered global batch (so the mean over processes is that loss).
+        """
+        z1, z2 = _gather(z1), _gather(z2)
         n = z1.shape[0]
         if n < 2:
             raise ValueError(f"BarlowTwinsLoss needs at least 2 samples, got {n}")
@@ -218,13 +245,16 @@ class NNCLRLoss(nn.Module):
         self.temperature = _check_temperature(temperature)
 
     def _one_way(self, nn_, p, individual):
+        rank, _ = _world()
         nn_ = F.normalize(nn_.detach().float(), dim=1)
         p = F.normalize(p.float(), dim=1)
-        logits = nn_ @ p.T / self.temperature  # (n, n)
+        keys = _gather(p)  # the predictions of every process's rows
+        logits = nn_ @ keys.T / self.temperature  # (n, N)
+        target = torch.arange(len(p), device=p.device) + rank * len(p)
         if individual is not None:
-            same = _same_individual(individual, 1)
+            same = _same_individual(_gather(individual), 1)[target]
             logits = logits.masked_fill(same, float("-inf"))
-        return F.cross_entropy(logits, torch.arange(len(p), device=p.device))
+        return F.cross_entropy(logits, target)
 
     def forward(self, nn1, nn2, p1, p2, individual=None):
         """``nn1, nn2`` neighbours (n, k) of the views' projections; ``p1, p2`` predictions (n, k)."""

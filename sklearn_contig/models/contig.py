@@ -7,6 +7,7 @@ import contextlib
 import torch
 from torch import nn
 
+from .._distributed import all_reduce_sum, has_sync_batchnorm, world
 from .encoders import ImageEncoder
 from .genetic import GeneticEncoder
 from .heads import ProjectionHead
@@ -30,7 +31,12 @@ class ContIGModule(nn.Module):
     Each genetic encoder sees only the rows that have its modality, so missing
     rows never enter its BatchNorm statistics and get no gradient. A modality with
     a single present row in a training batch is skipped (BatchNorm needs two rows;
-    the loss ignores such a modality anyway).
+    the loss ignores such a modality anyway). A skipped encoder stays in the
+    graph with a zero contribution, so every parameter gets a (zero) gradient,
+    as DistributedDataParallel requires. With synchronised BatchNorm layers
+    (``sync_batchnorm=True``) under ``torch.distributed`` the rows are counted
+    over all processes: every process runs the encoder (and joins its
+    collectives) unless fewer than 2 rows are present in the global batch.
 
     Parameters
     ----------
@@ -75,7 +81,15 @@ class ContIGModule(nn.Module):
         rows = torch.nonzero(mask, as_tuple=True)[0]
         enc = self.genetic_encoders[name]
         out = x.new_zeros((x.shape[0], enc.out_dim))
-        if rows.numel() == 0 or (self.training and rows.numel() < 2):
+        present = rows.numel()
+        synced = self.training and has_sync_batchnorm(enc) and world()[1] > 1
+        if synced:
+            # one collective, joined by every process whatever its rows
+            present = int(all_reduce_sum(torch.tensor([float(present)], device=x.device)).item())
+        if present == 0 or (self.training and present < 2) or (rows.numel() == 0 and not synced):
+            if self.training:
+                # zero contribution that keeps every parameter in the graph
+                out = out + sum(p.sum() for p in enc.parameters()) * 0.0
             return out, torch.zeros_like(mask)
         return out.index_put((rows,), enc(x[rows]).to(out.dtype)), mask
 

@@ -9,7 +9,9 @@ dict whose ``"loss_inputs"`` are the keyword arguments of the method's loss in
 descent -- BYOL's momentum target network, the memory bank of SimCLR and
 NNCLR's support set -- are updated by skorch callbacks after each training
 step (:meth:`BYOLModule.update_target`, :meth:`MemoryBank.enqueue`), never in
-``forward``; they live in the state dict, so checkpoints resume them.
+``forward``; they live in the state dict, so checkpoints resume them. Under
+``torch.distributed`` the rows to enqueue are those of the global batch (all
+processes, in rank order), so every process holds the same memory bank.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._distributed import gather_rows
 from .contig import autocast_context
 from .heads import (
     BarlowTwinsProjectionHead,
@@ -179,7 +182,7 @@ class SimCLRModule(TwoViewModule):
         negatives = self.memory_bank.get() if self.memory_bank.size else None
         return {
             "loss_inputs": {"z1": z1, "z2": z2, "negatives": negatives, "individual": individual},
-            "enqueue": z2.detach(),
+            "enqueue": gather_rows(z2),
         }
 
 
@@ -312,5 +315,5 @@ class NNCLRModule(TwoViewModule):
         nn1, nn2 = self.memory_bank.nearest(z1), self.memory_bank.nearest(z2)
         return {
             "loss_inputs": {"nn1": nn1, "nn2": nn2, "p1": p1, "p2": p2, "individual": individual},
-            "enqueue": z1.detach(),
+            "enqueue": gather_rows(z1),
         }

@@ -26,7 +26,7 @@ from ..losses import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLo
 from ..models import BatchAugment
 from ..models.ssl import BarlowTwinsModule, BYOLModule, NNCLRModule, SimCLRModule, SimSiamModule
 from ..training import steps_per_epoch, training_params_doc, unwrapped
-from ._base import BasePretrainer
+from ._base import PRETRAINED_WEIGHTS_DOC, BasePretrainer
 
 #: Two-view augmentation the ContIG authors used for the baselines: random
 #: resized crop (area 0.08-1), horizontal flip, colour jitter 0.7/0.7/0.7 with
@@ -151,7 +151,9 @@ _COMMON_DOC = """image_size : int, default=None
         The two-view network; ``module_.image_encoder`` is the encoder kept.
     best_epoch_ : int or None
     embedding_dim_ : int
-        Width of the image embedding (2048 for resnet50, 512 for resnet18/mlp)."""
+        Width of the image embedding (2048 for resnet50, 512 for resnet18/mlp).
+    n_individuals_ : int
+        Individuals in the training data (before the validation split)."""
 
 
 class _TwoViewPretrainer(BasePretrainer):
@@ -284,7 +286,8 @@ class SimCLRPretrainer(_TwoViewPretrainer):
 
     Parameters
     ----------
-    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    image_encoder : {"resnet50", "resnet18", "mlp"} or "timm:<name>", default="resnet50"
+    %(weights)s
     temperature : float, default=0.1
     memory_bank_size : int, default=0
         Extra negatives from a queue of earlier batches (0: batch only).
@@ -315,6 +318,8 @@ class SimCLRPretrainer(_TwoViewPretrainer):
         self,
         image_encoder="resnet50",
         *,
+        pretrained_weights=None,
+        weights_normalization="imagenet",
         temperature=0.1,
         memory_bank_size=0,
         projection_dim=128,
@@ -337,8 +342,11 @@ class SimCLRPretrainer(_TwoViewPretrainer):
         callbacks=None,
         verbose=1,
         accelerator=None,
+        sync_batchnorm=False,
     ):
         self.image_encoder = image_encoder
+        self.pretrained_weights = pretrained_weights
+        self.weights_normalization = weights_normalization
         self.temperature = temperature
         self.memory_bank_size = memory_bank_size
         self.projection_dim = projection_dim
@@ -361,6 +369,7 @@ class SimCLRPretrainer(_TwoViewPretrainer):
         self.callbacks = callbacks
         self.verbose = verbose
         self.accelerator = accelerator
+        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return SimCLRModule(encoder, self.hidden_dim, self.projection_dim, self.memory_bank_size)
@@ -384,7 +393,8 @@ class BYOLPretrainer(_TwoViewPretrainer):
 
     Parameters
     ----------
-    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    image_encoder : {"resnet50", "resnet18", "mlp"} or "timm:<name>", default="resnet50"
+    %(weights)s
     momentum : float, default=0.99
         Base momentum tau of the target update.
     momentum_schedule : {"cosine", "constant"}, default="cosine"
@@ -417,6 +427,8 @@ class BYOLPretrainer(_TwoViewPretrainer):
         self,
         image_encoder="resnet50",
         *,
+        pretrained_weights=None,
+        weights_normalization="imagenet",
         momentum=0.99,
         momentum_schedule="cosine",
         projection_dim=256,
@@ -440,8 +452,11 @@ class BYOLPretrainer(_TwoViewPretrainer):
         callbacks=None,
         verbose=1,
         accelerator=None,
+        sync_batchnorm=False,
     ):
         self.image_encoder = image_encoder
+        self.pretrained_weights = pretrained_weights
+        self.weights_normalization = weights_normalization
         self.momentum = momentum
         self.momentum_schedule = momentum_schedule
         self.projection_dim = projection_dim
@@ -465,6 +480,7 @@ class BYOLPretrainer(_TwoViewPretrainer):
         self.callbacks = callbacks
         self.verbose = verbose
         self.accelerator = accelerator
+        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return BYOLModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim)
@@ -486,7 +502,8 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
 
     Parameters
     ----------
-    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    image_encoder : {"resnet50", "resnet18", "mlp"} or "timm:<name>", default="resnet50"
+    %(weights)s
     lambda_param : float, default=5e-3
         Weight lambda of the off-diagonal term.
     projection_dim : int, default=8192
@@ -513,6 +530,8 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
         self,
         image_encoder="resnet50",
         *,
+        pretrained_weights=None,
+        weights_normalization="imagenet",
         lambda_param=5e-3,
         projection_dim=8192,
         hidden_dim=8192,
@@ -534,8 +553,11 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
         callbacks=None,
         verbose=1,
         accelerator=None,
+        sync_batchnorm=False,
     ):
         self.image_encoder = image_encoder
+        self.pretrained_weights = pretrained_weights
+        self.weights_normalization = weights_normalization
         self.lambda_param = lambda_param
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
@@ -557,6 +579,7 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
         self.callbacks = callbacks
         self.verbose = verbose
         self.accelerator = accelerator
+        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return BarlowTwinsModule(encoder, self.hidden_dim, self.projection_dim)
@@ -574,7 +597,8 @@ class SimSiamPretrainer(_TwoViewPretrainer):
 
     Parameters
     ----------
-    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    image_encoder : {"resnet50", "resnet18", "mlp"} or "timm:<name>", default="resnet50"
+    %(weights)s
     projection_dim : int, default=2048
     hidden_dim : int, default=2048
     predictor_hidden_dim : int, default=512
@@ -600,6 +624,8 @@ class SimSiamPretrainer(_TwoViewPretrainer):
         self,
         image_encoder="resnet50",
         *,
+        pretrained_weights=None,
+        weights_normalization="imagenet",
         projection_dim=2048,
         hidden_dim=2048,
         predictor_hidden_dim=512,
@@ -621,8 +647,11 @@ class SimSiamPretrainer(_TwoViewPretrainer):
         callbacks=None,
         verbose=1,
         accelerator=None,
+        sync_batchnorm=False,
     ):
         self.image_encoder = image_encoder
+        self.pretrained_weights = pretrained_weights
+        self.weights_normalization = weights_normalization
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.predictor_hidden_dim = predictor_hidden_dim
@@ -644,6 +673,7 @@ class SimSiamPretrainer(_TwoViewPretrainer):
         self.callbacks = callbacks
         self.verbose = verbose
         self.accelerator = accelerator
+        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return SimSiamModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim)
@@ -663,7 +693,8 @@ class NNCLRPretrainer(_TwoViewPretrainer):
 
     Parameters
     ----------
-    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
+    image_encoder : {"resnet50", "resnet18", "mlp"} or "timm:<name>", default="resnet50"
+    %(weights)s
     temperature : float, default=0.1
     support_set_size : int, default=4096
         Queue length (the paper used 98,304 at batch size 4096).
@@ -695,6 +726,8 @@ class NNCLRPretrainer(_TwoViewPretrainer):
         self,
         image_encoder="resnet50",
         *,
+        pretrained_weights=None,
+        weights_normalization="imagenet",
         temperature=0.1,
         support_set_size=4096,
         projection_dim=256,
@@ -718,8 +751,11 @@ class NNCLRPretrainer(_TwoViewPretrainer):
         callbacks=None,
         verbose=1,
         accelerator=None,
+        sync_batchnorm=False,
     ):
         self.image_encoder = image_encoder
+        self.pretrained_weights = pretrained_weights
+        self.weights_normalization = weights_normalization
         self.temperature = temperature
         self.support_set_size = support_set_size
         self.projection_dim = projection_dim
@@ -743,6 +779,7 @@ class NNCLRPretrainer(_TwoViewPretrainer):
         self.callbacks = callbacks
         self.verbose = verbose
         self.accelerator = accelerator
+        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return NNCLRModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim,
@@ -757,5 +794,5 @@ class NNCLRPretrainer(_TwoViewPretrainer):
 
 for _cls in (SimCLRPretrainer, BYOLPretrainer, BarlowTwinsPretrainer, SimSiamPretrainer, NNCLRPretrainer):
     if _cls.__doc__:  # None under python -OO
-        _cls.__doc__ = _cls.__doc__.replace("%(common)s", _COMMON_DOC)
+        _cls.__doc__ = _cls.__doc__.replace("%(common)s", _COMMON_DOC).replace("%(weights)s", PRETRAINED_WEIGHTS_DOC)
 del _cls

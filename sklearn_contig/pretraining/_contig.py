@@ -14,7 +14,7 @@ from ..data._schema import validate
 from ..losses import ContIGCriterion, ContIGLoss
 from ..models import GENETIC_ENCODERS, ContIGModule
 from ..training import training_params_doc
-from ._base import BasePretrainer
+from ._base import PRETRAINED_WEIGHTS_DOC, BasePretrainer
 
 
 class ContIGPretrainer(BasePretrainer):
@@ -31,9 +31,12 @@ class ContIGPretrainer(BasePretrainer):
 
     Parameters
     ----------
-    image_encoder : {"resnet50", "resnet18", "mlp"}, default="resnet50"
-        Image backbone, trained from scratch; ``"mlp"`` for a flat (sample, feature)
-        image variable.
+    image_encoder : {"resnet50", "resnet18", "mlp"} or "timm:<name>", default="resnet50"
+        Image backbone; ``"mlp"`` for a flat (sample, feature) image variable,
+        ``"timm:<architecture>"`` for any model of the optional ``timm`` package
+        (``pip install sklearn-contig[timm]``). Trained from scratch unless
+        ``pretrained_weights`` is given.
+    %(weights)s
     modalities : list of str, default=None
         Genetic modalities to use; all variables with ``attrs["kind"] == "genetic"``
         when None.
@@ -75,6 +78,10 @@ class ContIGPretrainer(BasePretrainer):
         Epoch whose weights were restored.
     embedding_dim_ : int
         Width of the image embedding (2048 for resnet50, 512 for resnet18/mlp).
+    modality_features_ : dict of str to ndarray of str
+        Feature names of each genetic modality seen in ``fit``.
+    n_individuals_ : int
+        Individuals in the training rows (before the validation split).
     fill_values_ : dict of str to ndarray
         Column fill values for partial NaN in present rows (mode for ``snp``,
         mean otherwise), learned on the training rows.
@@ -113,6 +120,8 @@ class ContIGPretrainer(BasePretrainer):
         self,
         image_encoder="resnet50",
         *,
+        pretrained_weights=None,
+        weights_normalization="imagenet",
         modalities=None,
         genetic_encoder="H1",
         aggregation="outer",
@@ -140,8 +149,11 @@ class ContIGPretrainer(BasePretrainer):
         callbacks=None,
         verbose=1,
         accelerator=None,
+        sync_batchnorm=False,
     ):
         self.image_encoder = image_encoder
+        self.pretrained_weights = pretrained_weights
+        self.weights_normalization = weights_normalization
         self.modalities = modalities
         self.genetic_encoder = genetic_encoder
         self.aggregation = aggregation
@@ -169,6 +181,7 @@ class ContIGPretrainer(BasePretrainer):
         self.callbacks = callbacks
         self.verbose = verbose
         self.accelerator = accelerator
+        self.sync_batchnorm = sync_batchnorm
 
     # ------------------------------------------------------------------ hooks
     def _prepare(self, ds):
@@ -348,7 +361,9 @@ class ContIGPretrainer(BasePretrainer):
 
 
 if ContIGPretrainer.__doc__:  # None under python -OO
-    ContIGPretrainer.__doc__ = ContIGPretrainer.__doc__.replace("%(training)s", training_params_doc(
+    ContIGPretrainer.__doc__ = ContIGPretrainer.__doc__.replace(
+        "%(weights)s", PRETRAINED_WEIGHTS_DOC
+    ).replace("%(training)s", training_params_doc(
         batch_size=64, max_epochs=100, weight_decay="1e-6", verbose=1,
         weight_decay_note=" (the authors' setting; 1e-4 helps small cohorts)",
         augment="random rotation up to 20 degrees and horizontal flips, the authors' setting",

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from skorch.callbacks import Callback
 
+from .._distributed import agree, world
+
 PARAMS = "last_module.safetensors"
 OPTIMIZER = "last_optimizer.pt"
 HISTORY = "history.json"
@@ -151,14 +153,16 @@ class TrainingControl(Callback):
         value = row.get(self.monitor)
         stop = False
         if value is not None:
-            if self._improved(value):
+            # across processes, rank 0 decides (the losses in the history are
+            # already averaged over the processes): all stop at the same epoch
+            if agree(self._improved(value)):
                 self.best_, self.best_epoch_, self.misses_ = value, row["epoch"], 0
                 self.best_state_ = _state(unwrapped(net))
                 if self.dirname is not None and is_main_process(net):
                     save_state_file(unwrapped(net), Path(self.dirname) / BEST)
             else:
                 self.misses_ += 1
-            stop = self.patience is not None and self.misses_ >= self.patience
+            stop = agree(self.patience is not None and self.misses_ >= self.patience)
             if stop:
                 net.history.record("stopped_early", True)
         if self.dirname is not None and is_main_process(net):
@@ -207,6 +211,18 @@ class RecordLossParts(Callback):
             self._sums[(prefix, name)] = (total + value * n, count + n)
 
     def on_epoch_end(self, net, **kwargs):
+        if world()[1] > 1:
+            # every process's sums, merged: each records the global means
+            import torch.distributed as dist
+
+            everyone = [None] * world()[1]
+            dist.all_gather_object(everyone, self._sums)
+            merged = {}
+            for sums in everyone:
+                for key, (total, count) in sums.items():
+                    t0, c0 = merged.get(key, (0.0, 0))
+                    merged[key] = (t0 + total, c0 + count)
+            self._sums = merged
         for (prefix, name), (total, count) in sorted(self._sums.items()):
             net.history.record(f"{prefix}_loss_{name}", total / max(count, 1))
 

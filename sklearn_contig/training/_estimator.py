@@ -39,6 +39,7 @@ from ..data._schema import IMAGE
 from ..models import BatchAugment, ImageEncoder
 from ..models.contig import autocast_context
 from ._callbacks import RecordLossParts, TrainingControl, has_checkpoint, load_checkpoint
+from .._distributed import broadcast_state, convert_sync_batchnorm
 
 #: The authors' ContIG and fine-tuning augmentation (random rotation up to 20
 #: degrees, horizontal flip), applied on the device.
@@ -125,6 +126,7 @@ TRAINING_CONSTRAINTS: dict = {
     "callbacks": [list, None],
     "verbose": ["verbose"],
     "accelerator": "no_validation",
+    "sync_batchnorm": ["boolean"],
 }
 
 _TRAINING_PARAMS_DOC = """batch_size : int or "auto", default={batch_size}
@@ -176,7 +178,15 @@ _TRAINING_PARAMS_DOC = """batch_size : int or "auto", default={batch_size}
         data, wraps the model in DistributedDataParallel and handles mixed
         precision (``device`` and ``precision`` are then ignored). Needs the
         ``accelerate`` package (``pip install sklearn-contig[gpu]``). Dropped
-        from the fitted estimator after training."""
+        from the fitted estimator after training. Every process ends with the
+        same weights, stops at the same epoch and can call ``transform`` /
+        ``predict``.
+    sync_batchnorm : bool, default=False
+        Replace every BatchNorm layer by a synchronised one, whose statistics
+        are those of the global batch of all processes (on GPUs and on CPU
+        processes alike): training on k processes with batch ``b`` then
+        matches one process with batch ``k * b``. Without it each process
+        normalises with its own batch. No effect in a single process."""
 
 
 def training_params_doc(*, batch_size, max_epochs, weight_decay, verbose, augment, weight_decay_note="",
@@ -308,9 +318,12 @@ class NetEstimator(BaseEstimator):
         }
         net_cls, extra = NeuralNet, {"device": device}
         if self.accelerator is not None:
-            from ._accelerate import AcceleratedNet
+            from ._accelerate import AcceleratedNet, discard, print_on_main
 
-            net_cls, extra = AcceleratedNet, {"accelerator": self.accelerator, "device": None}
+            # skorch's default sink (the Accelerator's print) ignores verbose=0
+            sink = print_on_main if int(self.verbose) else discard
+            net_cls, extra = AcceleratedNet, {"accelerator": self.accelerator, "device": None,
+                                              "callbacks__print_log__sink": sink}
         return net_cls(
             module=module,
             criterion=criterion,
@@ -369,6 +382,8 @@ class NetEstimator(BaseEstimator):
             if not pretrained:
                 self._normalization(encoder, ds, train_rows, seed)
             module = self._build_module(encoder, train_data)
+            if self.sync_batchnorm:
+                module = convert_sync_batchnorm(module, device)
             self._set_augment(module, augment)
             # under accelerate, mixed precision is the Accelerator's (mixed_precision=...)
             module.autocast_dtype = None if accelerator is not None else resolve_precision(self.precision, device)
@@ -387,6 +402,10 @@ class NetEstimator(BaseEstimator):
                 net.partial_fit(train_data, epochs=remaining)
         net.train_split = None  # drop the reference to the data
         if accelerator is not None:
+            # identical weights and buffers (BatchNorm statistics, memory banks)
+            # in every process, whatever each one last saw
+            net._unwrap_accelerator()
+            broadcast_state(net.module_)
             net.accelerator = None  # the Accelerator holds process state; it is a fit-time tool
             net.device = device
         net.module_.eval()
