@@ -440,7 +440,9 @@ def test_genetic_shares_route_the_signal_through_one_modality():
 
 @pytest.fixture(scope="module")
 def default_cohort():
-    """The default cohort (msprime when installed) at a moderate size, tiny images."""
+    """The default cohort (msprime when installed) at a moderate size. The image size
+    does not enter the random stream before the images, so the genetics and causal
+    features are those of the default 64 px run."""
     return make_imaging_genetics(2000, image_size=16, random_state=0)
 
 
