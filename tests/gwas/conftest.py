@@ -95,3 +95,29 @@ def gwas_result(cohort):
     from sklearn_contig.gwas import run_gwas
 
     return run_gwas(cohort.pheno, cohort.prefix, cohort.covariates, threads=1)
+
+
+#: The coalescent biobank of the end-to-end tests: two eyes per person, every
+#: trait's genetic variance on its planted SNPs (``genetic_shares={"snp": 1}``,
+#: heritability 0.8) so that a GWAS of a few hundred held-out people can find them.
+BIOBANK = dict(n_individuals=600, image_size=32, eyes=2, heritability=0.8,
+               genetic_shares={"snp": 1.0}, n_snps=300, n_pgs=10, n_genes=10)
+BIOBANK_TEST_SIZE = 0.4  # share of the individuals held out of pretraining
+
+
+@pytest.fixture(scope="session")
+def msprime_biobank(tmp_path_factory):
+    """Synthetic biobank with msprime genotypes (LD, three populations) as PLINK files.
+
+    Split by individual: ``train`` for pretraining, ``test`` (held out, both eyes of
+    a person on one side) for the GWAS. The PLINK files hold everyone; ``run_gwas``
+    tests only the individuals that have a phenotype.
+    """
+    pytest.importorskip("msprime")
+    from sklearn_contig.data import split_individuals, write_plink
+    from sklearn_contig.datasets import make_imaging_genetics
+
+    ds, truth = make_imaging_genetics(**BIOBANK, simulator="msprime", random_state=0)
+    train, test = split_individuals(ds, test_size=BIOBANK_TEST_SIZE, random_state=0)
+    bfile = write_plink(tmp_path_factory.mktemp("biobank") / "cohort", ds["snp"])
+    return SimpleNamespace(ds=ds, truth=truth, train=train, test=test, bfile=bfile)
