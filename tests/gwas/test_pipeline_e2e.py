@@ -51,9 +51,9 @@ RESULT_COLUMNS = ["SNP", "CHR", "BP", "A1", "phenotype", "BETA", "SE", "T_STAT",
 #: Planted loci (of 21) that the held-out GWAS on the ContIG embeddings must find at
 #: Bonferroni p < 0.05 / 300 (min-p over the 4 PCs of the embeddings, no covariates).
 #: Measured with this fixture's settings on cohorts 0 / 1 / 2 (2-core CPU, 2026-12-02):
-#: ContIG after one epoch 6 / 6 / (see RESULTS.md), the same encoder untrained
-#: (``max_epochs=0``) - / 6 / 6 (an earlier version of the generator gave 9 / 5 / 9
-#: against 9 / 5 / 10). The test runs on cohort 0 (6 found, also 6 with the 5 genetic
+#: ContIG after one epoch 6 / 6 / 6, the same encoder untrained (``max_epochs=0``)
+#: not run / 6 / 6 (an earlier version of the generator gave 9 / 5 / 9 against
+#: 9 / 5 / 10). The test runs on cohort 0 (6 found, also 6 with the 5 genetic
 #: PCs regressed out); the bound leaves a margin of 2 loci. At this size one epoch of
 #: ContIG does not beat the untrained encoder (the easy traits, which a random CNN
 #: already sees, carry the hits), so no ContIG-versus-random bound is asserted.
