@@ -8,6 +8,7 @@ The main entry points::
 
 __version__ = "0.1.0"
 
+from ._pretrained import load_pretrained, push_to_hub, save_pretrained
 from .data import Samples, from_arrays, validate
 from .downstream import ContIGClassifier, ContIGRegressor, ContIGSegmenter
 from .explain import Explainer
@@ -16,6 +17,7 @@ from .pretraining import (
     BarlowTwinsPretrainer,
     BYOLPretrainer,
     ContIGPretrainer,
+    ImageEmbedder,
     NNCLRPretrainer,
     SimCLRPretrainer,
     SimSiamPretrainer,
@@ -30,11 +32,15 @@ __all__ = [
     "ContIGSegmenter",
     "Explainer",
     "GWASTransformer",
+    "ImageEmbedder",
     "NNCLRPretrainer",
     "Samples",
     "SimCLRPretrainer",
     "SimSiamPretrainer",
     "__version__",
     "from_arrays",
+    "load_pretrained",
+    "push_to_hub",
+    "save_pretrained",
     "validate",
 ]

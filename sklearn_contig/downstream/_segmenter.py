@@ -81,8 +81,11 @@ class ContIGSegmenter(BaseDownstream):
         return Y.astype(np.uint8, copy=False)
 
     def _check_encoder(self, encoder):
-        if encoder.flat:
-            raise ValueError("ContIGSegmenter needs a ResNet encoder (resnet18/resnet50), not 'mlp'")
+        if encoder.kind != "resnet":
+            raise ValueError(
+                "ContIGSegmenter needs a ResNet encoder (resnet18/resnet50) whose stages feed the "
+                f"U-Net skip connections, not {encoder.name!r}"
+            )
 
     _dataset_class = _MaskDataset
 

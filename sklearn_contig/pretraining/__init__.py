@@ -1,4 +1,4 @@
-"""Pretrainers: ContIG and the image-only self-supervised baselines, on one base."""
+"""Pretrainers: ContIG and the image-only self-supervised baselines, on one base; ImageEmbedder."""
 
 from ._base import BasePretrainer
 from ._baselines import (
@@ -10,12 +10,14 @@ from ._baselines import (
     ssl_augment,
 )
 from ._contig import ContIGPretrainer
+from ._embedder import ImageEmbedder
 
 __all__ = [
     "BarlowTwinsPretrainer",
     "BasePretrainer",
     "BYOLPretrainer",
     "ContIGPretrainer",
+    "ImageEmbedder",
     "NNCLRPretrainer",
     "SimCLRPretrainer",
     "SimSiamPretrainer",

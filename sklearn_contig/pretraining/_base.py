@@ -17,12 +17,68 @@ import xarray as xr
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+import os
+
 from .._compat import StrOptions, output_is_pandas
 from ..data import as_dataset
 from ..data._schema import IMAGE
-from ..models import IMAGE_ENCODERS, ImageEncoder
+from ..models import ImageEncoder, ImageEncoderName, load_weights
 from ..models import save_encoder as _save_encoder
 from ..training import NetEstimator, image_dataset
+
+
+#: numpydoc text of ``pretrained_weights`` and ``weights_normalization``.
+PRETRAINED_WEIGHTS_DOC = """pretrained_weights : str, path or None, default=None
+        Published weights the image encoder starts from instead of a random
+        initialisation: a state dict in ``.safetensors``, or ``.pth`` / ``.pt``
+        / ``.ckpt`` read with ``torch.load(weights_only=True)`` (nothing else
+        is unpickled). Understood layouts: plain (torchvision, timm), RETFound /
+        MAE ``{"model": ...}``, Lightning ``{"state_dict": ...}`` with prefixes
+        such as ``model.imaging_model.`` or ``models.0.imaging_model.`` (the
+        ContIG authors' checkpoints), DataParallel ``module.``; classifier
+        heads and MAE decoders are dropped and a ViT's position embeddings are
+        resampled to ``image_size``. ``image_encoder`` names the weights'
+        architecture (e.g. ``"timm:vit_large_patch16_224"`` for RETFound); a
+        file of another architecture raises ``ValueError`` listing the keys.
+        See :func:`~sklearn_contig.models.load_weights`.
+    weights_normalization : {"imagenet", "data"}, default="imagenet"
+        Input statistics used with ``pretrained_weights``: ``"imagenet"``, the
+        ImageNet per-channel mean and standard deviation that torchvision,
+        timm and RETFound weights were trained with (3 channels); ``"data"``,
+        those of the training images, as for a random start. Either way the
+        encoder counts as pretrained (``pretrained_ = True``). Ignored
+        without ``pretrained_weights``."""
+
+
+def check_pretrained_weights(estimator, image_encoder) -> None:
+    """Checks of ``pretrained_weights`` that need no reading, before any work."""
+    path = estimator.pretrained_weights
+    if path is None:
+        return
+    if image_encoder == "mlp":
+        raise ValueError("pretrained_weights needs an image backbone; image_encoder='mlp' has no published weights")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"pretrained_weights file {str(path)!r} does not exist")
+
+
+def start_from_weights(encoder, path, normalization) -> tuple[ImageEncoder, bool]:
+    """``encoder`` with the weights of ``path`` (if any) and whether its statistics are set.
+
+    The second value tells the training core whether to compute the
+    normalisation statistics from the training images (False) or keep the
+    encoder's (True: ImageNet statistics of published weights).
+    """
+    if path is None:
+        return encoder, False
+    load_weights(encoder, path, normalization="imagenet" if normalization == "imagenet" else "keep")
+    return encoder, normalization == "imagenet"
+
+
+def _feature_names(var) -> np.ndarray:
+    """Feature names of a (sample, feature) variable: its coordinate, else positions."""
+    dim = var.dims[1]
+    values = var[dim].values if dim in var.coords else np.arange(var.shape[1])
+    return np.asarray([str(v) for v in values], dtype=object)
 
 
 class BasePretrainer(TransformerMixin, NetEstimator):
@@ -35,7 +91,9 @@ class BasePretrainer(TransformerMixin, NetEstimator):
 
     _parameter_constraints: dict = {
         **NetEstimator._parameter_constraints,
-        "image_encoder": [StrOptions(set(IMAGE_ENCODERS))],
+        "image_encoder": [ImageEncoderName()],
+        "pretrained_weights": [str, os.PathLike, None],
+        "weights_normalization": [StrOptions({"imagenet", "data"})],
     }
 
     # ------------------------------------------------------------------ hooks
@@ -48,7 +106,8 @@ class BasePretrainer(TransformerMixin, NetEstimator):
         if self.image_encoder == "mlp":
             return ImageEncoder("mlp", in_channels=in_channels), False
         size = self.image_size or int(ds[IMAGE].shape[-1])
-        return ImageEncoder(self.image_encoder, in_channels=in_channels, image_size=size), False
+        encoder = ImageEncoder(self.image_encoder, in_channels=in_channels, image_size=size)
+        return start_from_weights(encoder, self.pretrained_weights, self.weights_normalization)
 
     # ---------------------------------------------------------------- helpers
     @staticmethod
@@ -91,11 +150,16 @@ class BasePretrainer(TransformerMixin, NetEstimator):
         self
         """
         self._validate_params()
+        check_pretrained_weights(self, self.image_encoder)
         ds = self._as_dataset(X)
         self._check_image_for_encoder(ds)
         modalities, rows = self._prepare(ds)
         train_data = self._fit_net(ds, rows, modalities=modalities)
+        if self.pretrained_weights is not None:
+            self.pretrained_ = True
         self.modalities_ = list(modalities)
+        self.modality_features_ = {m: _feature_names(ds[m]) for m in modalities}
+        self.n_individuals_ = int(len(np.unique(np.asarray(ds["individual"].values)[rows])))
         self.fill_values_ = train_data.fill
         self.embedding_dim_ = self.module_.image_encoder.out_dim
         self._set_fitted_attributes(train_data)
@@ -164,6 +228,17 @@ class BasePretrainer(TransformerMixin, NetEstimator):
         ``encoder=`` to a downstream estimator; nothing is unpickled.
         """
         return _save_encoder(self.get_encoder(), path)
+
+    def save_pretrained(self, folder, *, metrics=None, overwrite=False) -> Path:
+        """Write the fitted model to ``folder`` to share it: config.json, model.safetensors, README.md.
+
+        Rebuild it with :func:`sklearn_contig.load_pretrained` (nothing is
+        unpickled); see :func:`sklearn_contig.save_pretrained` for the files
+        and the arguments.
+        """
+        from .._pretrained import save_pretrained
+
+        return save_pretrained(self, folder, metrics=metrics, overwrite=overwrite)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
