@@ -1,0 +1,166 @@
+"""Open a cohort from files: images, genotypes, polygenic and burden scores, labels."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = ["load_cohort", "read_table", "add_labels", "add_masks"]
+
+log = logging.getLogger("sklearn_contig.cli")
+
+#: Column names recognised as the id of a table row, in order of preference.
+ID_COLUMNS = ("sample", "IID", "#IID", "individual", "iid", "eid", "id")
+
+
+def _exists(path, name):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{name} {os.fspath(path)!r} does not exist")
+
+
+def _is_zarr(path) -> bool:
+    p = Path(path)
+    return p.suffix == ".zarr" or (p.is_dir() and ((p / "zarr.json").exists() or (p / ".zgroup").exists()))
+
+
+def read_images_any(images, image_size):
+    """An image Dataset from a zarr store, an image folder or a CSV of paths."""
+    from ..data import open_zarr, read_images
+
+    _exists(images, "images")
+    if _is_zarr(images):
+        log.info("opening zarr image store %s", images)
+        return open_zarr(images)
+    if image_size is None:
+        raise ValueError("image_size is required to read an image folder or CSV (pixels per side)")
+    log.info("indexing images in %s (resized to %d px)", images, image_size)
+    return read_images(images, image_size)
+
+
+def read_table(path, name="table") -> pd.DataFrame:
+    """A CSV/TSV/Parquet table, read with its first id-like column as a string index."""
+    _exists(path, name)
+    path = os.fspath(path)
+    if path.endswith(".parquet"):
+        table = pd.read_parquet(path)
+        if table.index.name in ID_COLUMNS or isinstance(table.index, pd.MultiIndex):
+            return table
+    else:
+        sep = "\t" if path.endswith((".tsv", ".txt", ".cov", ".eigenvec")) else ","
+        table = pd.read_csv(path, sep=sep)
+    for col in ID_COLUMNS:
+        if col in table.columns:
+            table[col] = table[col].astype(str)
+            return table.set_index(col)
+    raise ValueError(f"{name} {path!r}: no id column; expected one of {list(ID_COLUMNS)}, "
+                     f"got columns {list(table.columns)[:10]}")
+
+
+def load_cohort(images=None, *, image_size=None, genotypes=None, every=1, maf=None,
+                pgs=None, burden=None) -> xr.Dataset:
+    """Join images and genetic modalities read from files on the individual id.
+
+    Parameters
+    ----------
+    images : path, default=None
+        A zarr store (``prepare-images``), an image folder or a CSV of paths.
+    image_size : int, default=None
+        Side in pixels for an image folder or CSV.
+    genotypes : path, default=None
+        ``.bed``/``.pgen``/``.bgen`` file (or prefix), read with
+        :func:`sklearn_contig.data.read_genotypes`.
+    every : int, default=1
+        Keep every ``every``-th SNP.
+    maf : float, default=None
+        Minor allele frequency filter.
+    pgs, burden : path, default=None
+        Wide tables or ``plink2 --score`` files (:func:`~sklearn_contig.data.read_pgs`,
+        :func:`~sklearn_contig.data.read_burden`).
+
+    Returns
+    -------
+    ds : xarray.Dataset
+    """
+    from ..data import align, read_burden, read_genotypes, read_pgs
+
+    if images is None and genotypes is None and pgs is None and burden is None:
+        raise ValueError("no input: give images and/or genotypes, pgs, burden")
+    modalities = {}
+    if genotypes is not None:
+        log.info("reading genotypes %s (every %d-th SNP)", genotypes, every)
+        modalities["snp"] = read_genotypes(genotypes, every=int(every), maf=maf, dtype=np.float32)
+    if pgs is not None:
+        log.info("reading polygenic scores %s", pgs)
+        modalities["pgs"] = read_pgs(pgs)
+    if burden is not None:
+        log.info("reading burden scores %s", burden)
+        modalities["burden"] = read_burden(burden)
+    image_ds = read_images_any(images, image_size) if images is not None else None
+    if image_ds is not None and not modalities:
+        return image_ds
+    ds = align(image_ds, **modalities)
+    log.info("cohort: %d samples of %d individuals; modalities %s", ds.sizes["sample"],
+             len(pd.unique(ds["individual"].values)), sorted(modalities))
+    return ds
+
+
+def _row_ids(ds, table):
+    """Positions of ``table`` rows for each sample of ``ds`` (by sample, else individual)."""
+    key = "sample" if table.index.name == "sample" else "individual"
+    ids = np.asarray(ds[key].values).astype(str)
+    index = table.index.astype(str)
+    if index.has_duplicates:
+        raise ValueError(f"labels: duplicate {key} ids, e.g. {index[index.duplicated()][0]!r}")
+    pos = index.get_indexer(ids)
+    return pos, key
+
+
+def add_labels(ds, table: pd.DataFrame, target) -> xr.Dataset:
+    """Attach label column(s) ``target`` of ``table`` to ``ds`` as a label variable.
+
+    A list of columns becomes one ``(sample, label)`` indicator variable named
+    after the first column's prefix; samples without a row get NaN and are dropped.
+    """
+    columns = [target] if isinstance(target, str) else list(target)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"labels: no column {missing[0]!r}; columns are {list(table.columns)[:20]}")
+    pos, key = _row_ids(ds, table)
+    keep = np.flatnonzero(pos >= 0)
+    if len(keep) < 2:
+        raise ValueError(f"labels: fewer than 2 samples of the cohort have a label (matched by {key})")
+    values = table[columns].to_numpy()[pos[keep]]
+    ds = ds.isel(sample=keep)
+    name = columns[0] if len(columns) == 1 else "labels"
+    if len(columns) == 1:
+        var = xr.DataArray(values[:, 0], dims="sample")
+    else:
+        var = xr.DataArray(values, dims=("sample", "label"), coords={"label": columns})
+    ok = ~pd.isna(var.values).reshape(len(keep), -1).any(axis=1)
+    ds = ds.assign({name: var}).isel(sample=np.flatnonzero(ok))
+    ds[name].attrs["kind"] = "label"
+    return ds
+
+
+def add_masks(ds, masks, image_size=None, name="mask") -> xr.Dataset:
+    """Attach binary masks (image folder or CSV, matched by sample id) as ``name``."""
+    from ..data import read_images
+
+    _exists(masks, "masks")
+    size = image_size or int(ds.sizes["y"])
+    m = read_images(masks, size, channels=1)
+    table = pd.DataFrame({"row": np.arange(m.sizes["sample"])},
+                         index=pd.Index(np.asarray(m["sample"].values).astype(str), name="sample"))
+    pos, _ = _row_ids(ds, table)
+    keep = np.flatnonzero(pos >= 0)
+    if len(keep) < 2:
+        raise ValueError(f"masks: fewer than 2 samples of the cohort have a mask in {masks!r}")
+    values = (np.asarray(m["image"].values)[pos[keep], 0] > 127).astype(np.float32)
+    ds = ds.isel(sample=keep).assign({name: (("sample", "y", "x"), values)})
+    ds[name].attrs["kind"] = "label"
+    return ds

@@ -1,0 +1,93 @@
+"""The model folder the ``pretrain`` stage writes, and reading it back."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["save_model", "load_model", "read_split", "json_params"]
+
+ESTIMATOR_FILE = "estimator.joblib"
+ENCODER_FILE = "encoder.safetensors"
+PARAMS_FILE = "params.json"
+SPLIT_FILE = "split.csv"
+HISTORY_FILE = "history.csv"
+
+
+def json_params(est) -> dict:
+    """The estimator's parameters that JSON can hold (others as their ``repr``)."""
+    out = {}
+    for key, value in est.get_params(deep=False).items():
+        try:
+            json.dumps(value)
+            out[key] = value
+        except TypeError:
+            out[key] = repr(value)
+    return out
+
+
+def save_model(est, folder, *, metrics=None, encoder=True) -> Path:
+    """Write a fitted pretrainer to ``folder``.
+
+    With :func:`sklearn_contig.save_pretrained` available the folder is its output
+    (``config.json``, ``model.safetensors``, model card; nothing pickled);
+    otherwise the fitted estimator goes to ``estimator.joblib``. Either way the
+    folder also holds the image encoder as ``encoder.safetensors`` (what
+    fine-tuning reads), the parameters as ``params.json`` and the training
+    history as ``history.csv``.
+    """
+    import joblib
+
+    import sklearn_contig
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PARAMS_FILE).write_text(
+        json.dumps({"class": type(est).__name__, "params": json_params(est)}, indent=1))
+    if hasattr(sklearn_contig, "save_pretrained"):
+        sklearn_contig.save_pretrained(est, folder, metrics=metrics, overwrite=True)
+    else:
+        joblib.dump(est, folder / ESTIMATOR_FILE)
+    if encoder and not (folder / ENCODER_FILE).exists():
+        est.save_encoder(folder / ENCODER_FILE)
+    history = pd.DataFrame([{k: v for k, v in h.items() if np.isscalar(v)} for h in est.history_])
+    history.to_csv(folder / HISTORY_FILE, index=False)
+    return folder
+
+
+def load_model(folder):
+    """Read back a fitted pretrainer written by :func:`save_model`."""
+    import sklearn_contig
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model folder {os.fspath(folder)!r} does not exist")
+    if (folder / "config.json").exists() and hasattr(sklearn_contig, "load_pretrained"):
+        return sklearn_contig.load_pretrained(folder)
+    if (folder / ESTIMATOR_FILE).exists():
+        import joblib
+
+        return joblib.load(folder / ESTIMATOR_FILE)
+    raise ValueError(f"model folder {os.fspath(folder)!r} holds no fitted pretrainer "
+                     f"({ESTIMATOR_FILE} missing); write it with `sklearn-contig pretrain`")
+
+
+def encoder_path(folder) -> Path:
+    """The image encoder's safetensors file in a model folder."""
+    path = Path(folder) / ENCODER_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"model folder {os.fspath(folder)!r} has no {ENCODER_FILE}")
+    return path
+
+
+def read_split(folder):
+    """``individual -> "train" | "held_out"`` of a model folder, or None."""
+    path = Path(folder) / SPLIT_FILE
+    if not path.exists():
+        return None
+    table = pd.read_csv(path, dtype={"individual": str})
+    return pd.Series(table["split"].to_numpy(), index=table["individual"].to_numpy())

@@ -1,0 +1,106 @@
+"""The sklearn-contig command line: help of every subcommand, bad input exits 2."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sklearn_contig.cli import build_parser, main
+
+SUBCOMMANDS = ["prepare-images", "pretrain", "embed", "finetune", "explain", "gwas", "run", "report"]
+
+
+def test_every_stage_has_a_subcommand():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(SUBCOMMANDS)
+
+
+def test_top_level_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in SUBCOMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_subcommand_help(name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([name, "--help"])
+    assert exc.value.code == 0
+    assert f"usage: sklearn-contig {name}" in capsys.readouterr().out
+
+
+def test_estimator_parameters_are_flags_named_as_in_the_api(capsys):
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--max-epochs", "--max_epochs", "--image-encoder", "--checkpoint-dir", "--batch-size"):
+        assert flag in out
+
+
+def _error(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_missing_model_folder_exits_2(tmp_path, capsys):
+    err = _error(capsys, ["embed", str(tmp_path / "nope"), "--images", str(tmp_path), "--out", "e.csv"])
+    assert "sklearn-contig embed: error: model folder" in err and "does not exist" in err
+
+
+def test_missing_images_exit_2(tmp_path, capsys):
+    err = _error(capsys, ["pretrain", "--images", str(tmp_path / "none"), "--image-size", "32",
+                          "--out", str(tmp_path / "m")])
+    assert "images" in err and "does not exist" in err
+
+
+def test_unknown_estimator_value_is_the_api_error(tmp_path, capsys, monkeypatch):
+    # a bad parameter value fails with the estimator's own ValueError
+    from sklearn_contig.datasets import make_imaging_genetics, write_image_folder
+
+    ds, _ = make_imaging_genetics(12, image_size=16, simulator="independent", n_snps=30,
+                                  n_pgs=5, n_genes=5)
+    write_image_folder(ds, tmp_path / "img")
+    pgs = ds["pgs"].to_pandas()
+    pgs.index = ds["individual"].values
+    pgs.index.name = "IID"
+    pgs.to_csv(tmp_path / "pgs.csv")
+    err = _error(capsys, ["pretrain", "--images", str(tmp_path / "img"), "--image-size", "16",
+                          "--pgs", str(tmp_path / "pgs.csv"), "--out", str(tmp_path / "m"),
+                          "--temperature", "-1"])
+    assert "temperature" in err
+
+
+def test_bad_config_exits_2(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[pretrain]\nmax_epoch = 3\n[cohort]\nimages = 'x'\n")
+    err = _error(capsys, ["run", str(cfg)])
+    assert "unknown option 'max_epoch'" in err and "max_epochs" in err
+    cfg.write_text("[pretrain\n")
+    assert "not valid TOML" in _error(capsys, ["run", str(cfg)])
+    cfg.write_text("outptu = 'x'\n")
+    assert "unknown configuration key 'outptu'" in _error(capsys, ["run", str(cfg)])
+    assert "does not exist" in _error(capsys, ["run", str(tmp_path / "none.toml")])
+
+
+def test_embeddings_suffix_checked_before_work(tmp_path, capsys):
+    (tmp_path / "m").mkdir()
+    err = _error(capsys, ["embed", str(tmp_path / "m"), "--images", "x", "--out", "e.txt"])
+    assert ".parquet or .csv" in err
+
+
+def test_bad_input_in_a_process_has_no_traceback(tmp_path):
+    """The console entry point itself: exit status 2, one message line, no traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "sklearn_contig.cli", "-q", "gwas", str(tmp_path / "e.parquet"),
+         "--genotypes", "g.bed", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "sklearn-contig gwas: error: embeddings" in proc.stderr
