@@ -1,0 +1,173 @@
+"""Figures of the report, each drawn from the tables a stage wrote."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["to_base64_png"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_base64_png(fig, dpi=100) -> str:
+    """A figure as a base64 PNG string (the figure is closed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    _plt().close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _hwc(img):
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[0] in (1, 3):
+        img = img.transpose(1, 2, 0)
+    if img.dtype != np.uint8:
+        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+
+
+def example_images(images):
+    plt = _plt()
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(1.4 * n, 1.6), squeeze=False)
+    for ax, img in zip(axes[0], images):
+        ax.imshow(_hwc(img), cmap="gray")
+        ax.axis("off")
+    fig.suptitle("example images")
+    return fig
+
+
+def presence(modalities: dict):
+    plt = _plt()
+    names = list(modalities)
+    fig, ax = plt.subplots(figsize=(4.5, 2.6))
+    ax.barh(names, [modalities[m]["present"] for m in names], color="tab:blue")
+    for i, m in enumerate(names):
+        ax.text(0.02, i, f"{modalities[m]['features']} features", va="center", color="white")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of samples with the modality")
+    return fig
+
+
+def training_curves(history: pd.DataFrame, chance=None, title="contrastive loss"):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for col in [c for c in history.columns if c.endswith("loss") or "_loss_" in c]:
+        style = "-" if col.startswith("valid") else ":"
+        ax.plot(history["epoch"], history[col], style, marker="o", ms=3, label=col)
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls="--", label="chance (ln batch)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(title)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def retrieval(held_out: dict):
+    plt = _plt()
+    models = list(held_out)
+    k = held_out[models[0]]["k"]
+    n = held_out[models[0]]["n"]
+    mods = list(held_out[models[0]][f"top{k}"])
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    width = 0.8 / len(models)
+    for j, m in enumerate(models):
+        vals = [held_out[m][f"top{k}"].get(mod, np.nan) for mod in mods]
+        ax.bar(np.arange(len(mods)) + j * width, vals, width, label=m)
+    chance = 1 - (1 - 1 / max(n, 1)) ** k
+    ax.axhline(chance, color="grey", ls="--", label=f"chance ({chance:.2f})")
+    ax.set_xticks(np.arange(len(mods)) + width * (len(models) - 1) / 2, mods)
+    ax.set_ylabel(f"top-{k} retrieval of own genetics")
+    ax.set_title(f"held-out individuals ({n} samples)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def grouped_bars(table: pd.DataFrame, ylabel, title=None):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    table.plot.bar(ax=ax, rot=30)
+    ax.set_ylabel(ylabel)
+    ax.axhline(0, color="black", lw=0.5)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def segmentation_examples(image, mask, pred):
+    plt = _plt()
+    n = len(image)
+    fig, axes = plt.subplots(3, n, figsize=(1.5 * n, 4.6), squeeze=False)
+    for i in range(n):
+        for r, (arr, label) in enumerate(((image[i], "image"), (mask[i], "true mask"),
+                                          (pred[i], "predicted"))):
+            axes[r, i].imshow(_hwc(arr) if r == 0 else np.asarray(arr), cmap="gray")
+            axes[r, i].axis("off")
+            if i == 0:
+                axes[r, i].set_title(label, fontsize=8, loc="left")
+    return fig
+
+
+def top_features(tables: dict, top_k=15):
+    """One panel per modality; planted (causal) features in red."""
+    plt = _plt()
+    mods = list(tables)
+    fig, axes = plt.subplots(1, len(mods), figsize=(4.2 * len(mods), 0.25 * top_k + 1.2),
+                             squeeze=False)
+    for ax, mod in zip(axes[0], mods):
+        t = tables[mod].head(top_k)[::-1]
+        causal = t["causal"].to_numpy(bool) if "causal" in t else np.zeros(len(t), bool)
+        ax.barh(t["feature"].astype(str), t["attribution"],
+                color=np.where(causal, "tab:red", "tab:grey"))
+        ax.set_title(f"{mod}: top {len(t)} ({int(causal.sum())} planted)", fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_xlabel("mean |attribution|")
+    return fig
+
+
+def image_maps(images, attributions):
+    plt = _plt()
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.8 * n, 3.8), squeeze=False)
+    for i in range(n):
+        attr = np.abs(np.asarray(attributions[i], float))
+        if attr.ndim == 3:
+            attr = attr.sum(0)
+        axes[0, i].imshow(_hwc(images[i]))
+        axes[1, i].imshow(_hwc(images[i]))
+        axes[1, i].imshow(attr, cmap="inferno", alpha=0.7)
+        axes[0, i].axis("off")
+        axes[1, i].axis("off")
+    axes[0, 0].set_title("image", fontsize=8, loc="left")
+    axes[1, 0].set_title("|attribution|", fontsize=8, loc="left")
+    return fig
+
+
+def manhattan(results, planted=None):
+    from ..gwas import manhattan_plot, min_p_across
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    manhattan_plot(min_p_across(results), ax=ax, highlight=planted or None)
+    ax.set_title("min p over embedding components" + ("; planted loci in red" if planted else ""))
+    return fig
+
+
+def qq(results):
+    from ..gwas import qq_plot
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(3.6, 3.4))
+    qq_plot(results, ax=ax)
+    return fig
