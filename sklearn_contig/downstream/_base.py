@@ -240,6 +240,24 @@ class BaseDownstream(NetEstimator):
         return encoder, pretrained
 
     # -------------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Fit the encoder and the task head.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, c, h, w) or (n, d), xarray.Dataset or Samples
+            Images (uint8 0-255 or float 0-1), flat features (``mlp`` encoder), or
+            a cohort Dataset whose ``image`` variable is used.
+        y : array-like, default=None
+            Labels, targets or masks as the estimator describes; may be omitted
+            for a Dataset when ``target`` names a label variable.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y)
+
     def _fit(self, X, y):
         self._validate_params()
         if self.pretrained_weights is not None and self.encoder is not None:

@@ -202,23 +202,6 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         return {"ordinal": CoralLoss, "multilabel": MultilabelBCELoss, "multiclass": CrossEntropyLoss}[self.task_]()
 
     # ------------------------------------------------------------------- API
-    def fit(self, X, y=None):
-        """Fit the encoder and the head.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, c, h, w) or (n, d), xarray.Dataset or Samples
-            Images (uint8 0-255 or float 0-1), flat features (``mlp`` encoder), or
-            a cohort Dataset whose ``image`` variable is used.
-        y : array-like of shape (n,) or (n, n_labels), default=None
-            Labels; may be omitted for a Dataset when ``target`` names a variable.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y)
-
     def decision_function(self, X):
         """Raw scores: logits per class (binary: one column, class 1 vs 0), per label
         (multilabel), or the K-1 cumulative log-odds of P(y > k) (ordinal)."""

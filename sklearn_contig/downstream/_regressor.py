@@ -61,23 +61,6 @@ class ContIGRegressor(RegressorMixin, BaseDownstream):
     def _build_criterion(self):
         return MSELoss()
 
-    def fit(self, X, y=None):
-        """Fit the encoder and the head.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, c, h, w) or (n, d), xarray.Dataset or Samples
-            Images (uint8 0-255 or float 0-1), flat features (``mlp`` encoder), or
-            a cohort Dataset whose ``image`` variable is used.
-        y : array-like of shape (n,) or (n, n_outputs), default=None
-            Targets; may be omitted for a Dataset when ``target`` names a variable.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y)
-
     def predict(self, X):
         """Predictions in the targets' units, shape (n,) or (n, n_outputs) as in ``fit``."""
         out = self._forward(X) * self.y_scale_ + self.y_mean_
