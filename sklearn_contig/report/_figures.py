@@ -63,7 +63,7 @@ def presence(modalities: dict):
 def training_curves(history: pd.DataFrame, chance=None, title="contrastive loss"):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    for col in [c for c in history.columns if c.endswith("loss") or "_loss_" in c]:
+    for col in [c for c in history.columns if (c.endswith("loss") or "_loss_" in c) and not c.endswith("_best")]:
         style = "-" if col.startswith("valid") else ":"
         ax.plot(history["epoch"], history[col], style, marker="o", ms=3, label=col)
     if chance is not None:

@@ -104,3 +104,18 @@ def test_bad_input_in_a_process_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "sklearn-contig gwas: error: embeddings" in proc.stderr
+
+
+def test_prepare_images_writes_a_zarr_store(tmp_path):
+    from sklearn_contig.data import open_zarr
+    from sklearn_contig.datasets import make_imaging_genetics, write_image_folder
+
+    ds, _ = make_imaging_genetics(5, image_size=24, simulator="independent", n_snps=30,
+                                  n_pgs=5, n_genes=5)
+    write_image_folder(ds, tmp_path / "img")
+    store = tmp_path / "images.zarr"
+    assert main(["-q", "prepare-images", str(tmp_path / "img"), str(store), "--image-size", "16",
+                 "--crop", "none"]) == 0
+    opened = open_zarr(store)
+    assert opened["image"].shape == (5, 3, 16, 16)
+    assert sorted(map(str, opened["sample"].values)) == sorted(map(str, ds["sample"].values))

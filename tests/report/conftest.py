@@ -13,11 +13,11 @@ def _write_json(path, obj):
     path.write_text(json.dumps(obj))
 
 
-@pytest.fixture
-def run_dir(tmp_path):
-    """A run folder as ``sklearn-contig run`` leaves it (tiny, made-up numbers)."""
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory):
+    """A run folder as ``sklearn-contig run`` leaves it (tiny, made-up numbers); read only."""
     rng = np.random.default_rng(0)
-    run = tmp_path / "run"
+    run = tmp_path_factory.mktemp("report") / "run"
     model = run / "model"
     model.mkdir(parents=True)
     held = {m: {"top1": {"snp": a, "pgs": a + 0.05}, "top10": {"snp": 3 * a, "pgs": 3 * a + 0.1},
@@ -70,3 +70,11 @@ def run_dir(tmp_path):
     _write_json(run / "truth.json", {"loci": {"disc_size": ["rs3", "rs40"]}, "causal": {}})
     _write_json(run / "manifest.json", {"title": "test report", "stages": stages, "truth": "truth.json"})
     return run
+
+
+@pytest.fixture(scope="session")
+def report(run_dir):
+    """The report of :func:`run_dir`, built once."""
+    from sklearn_contig.report import build_report
+
+    return build_report(run_dir)

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from sklearn_contig.report import SECTIONS, build_report
+from sklearn_contig.report import SECTIONS
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 
@@ -15,8 +15,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason="no Chromium (Debian package `chromium`) for the browser test")
 
 
-def test_report_loads_in_chromium(run_dir):
-    path = build_report(run_dir)
+def test_report_loads_in_chromium(report):
+    path = report
     errors = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
