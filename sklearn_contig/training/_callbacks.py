@@ -228,10 +228,19 @@ class RecordLossParts(Callback):
 
 
 def steps_per_epoch(net, n_samples: int) -> int:
-    """Optimizer steps one epoch of ``n_samples`` training samples takes in ``net``."""
+    """Optimizer steps one epoch of ``n_samples`` training samples takes in ``net``.
+
+    Across processes each process steps through its share of the batches
+    (accelerate's sharding: whole batches of ``batch_size``, the last one
+    completed when they do not divide evenly).
+    """
     bs = int(net.batch_size)
     drop = bool(getattr(net, "iterator_train__drop_last", False))
-    return max(1, n_samples // bs if drop else -(-n_samples // bs))
+    batches = n_samples // bs if drop else -(-n_samples // bs)
+    processes = world()[1] if getattr(net, "accelerator", None) is not None else 1
+    if processes > 1:
+        batches = batches // processes if drop else -(-batches // processes)
+    return max(1, batches)
 
 
 class CosineSchedule(Callback):

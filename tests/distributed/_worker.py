@@ -43,6 +43,26 @@ def weights(model):
     return {k: v.detach().clone() for k, v in model.module_.state_dict().items()}
 
 
+class InitialWeights(Callback):
+    """The weights training starts from (after DistributedDataParallel's broadcast)."""
+
+    def on_train_begin(self, net, **kwargs):
+        module = net.accelerator.unwrap_model(net.module_)
+        self.weights_ = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def batch_losses(model):
+    return [b["train_loss"] for row in model.history_ for b in row["batches"]]
+
+
+# Equivalence runs: Adam's first steps move every weight by about +-lr whatever
+# its gradient's size, so the sign of a near-zero gradient (set by rounding in
+# the sums, which differ between 1 and 2 processes) decides a move of 2 lr; a
+# small lr keeps those moves below the 1e-5 tolerance, while a wrong gradient
+# (moves in other directions for most weights) stays far above it.
+EQUIV = dict(lr=1e-5, max_epochs=1, validation_fraction=0, sync_batchnorm=True)
+
+
 class ReadRecorder(Callback):
     """Positions of the training set this process reads, per epoch."""
 
@@ -65,18 +85,21 @@ class ReadRecorder(Callback):
 
 
 def equiv_contig(world, rank):
-    reads = ReadRecorder()
-    model = ContIGPretrainer(**common(world), hidden_dim=16, projection_dim=8, max_epochs=2,
-                             validation_fraction=0, sync_batchnorm=True, callbacks=[reads])
+    reads, start = ReadRecorder(), InitialWeights()
+    model = ContIGPretrainer(**common(world), hidden_dim=16, projection_dim=8, **EQUIV, callbacks=[reads, start])
     model.fit(cohort(burden_rows=np.arange(0, 32, 3)))
-    return {"weights": weights(model), "reads": reads.epochs_, "loss": model.history_[:, "train_loss"]}
+    return {"weights": weights(model), "start": start.weights_, "reads": reads.epochs_,
+            "loss": batch_losses(model)}
 
 
 def equiv_simclr(world, rank):
-    model = SimCLRPretrainer(**common(world), hidden_dim=16, projection_dim=8, memory_bank_size=12, max_epochs=2,
-                             validation_fraction=0, sync_batchnorm=True)
+    # the bank holds whole global batches: which rows it keeps does not depend on
+    # the order of the rows within a batch
+    start = InitialWeights()
+    model = SimCLRPretrainer(**common(world), hidden_dim=16, projection_dim=8, memory_bank_size=2 * GLOBAL_BATCH,
+                             **EQUIV, callbacks=[start])
     model.fit(cohort())
-    return {"weights": weights(model), "loss": model.history_[:, "train_loss"]}
+    return {"weights": weights(model), "start": start.weights_, "loss": batch_losses(model)}
 
 
 def missing(world, rank):
