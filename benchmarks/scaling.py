@@ -7,7 +7,7 @@ throughput is the training images of the last epoch over that epoch's duration
 throughput(1)). Compute-bound configuration: resnet18 on 32 px images, all
 images decoded in memory, no validation split.
 
-    python benchmarks/scaling.py [--n 256] [--size 32] [--batch 16] [--epochs 2]
+    python benchmarks/scaling.py [--samples 256] [--size 32] [--batch 16] [--epochs 2]
 
 Needs as many free cores as processes; on a shared machine check ``uptime``.
 """
@@ -35,8 +35,8 @@ def worker(args) -> None:
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
-    pgs = rng.normal(size=(args.n, 16)).astype(np.float32)
-    img = rng.integers(0, 256, size=(args.n, 3, args.size, args.size), dtype=np.uint8)
+    pgs = rng.normal(size=(args.samples, 16)).astype(np.float32)
+    img = rng.integers(0, 256, size=(args.samples, 3, args.size, args.size), dtype=np.uint8)
     X = from_arrays(img, pgs=pgs)
     accelerator = accelerate.Accelerator(cpu=True)
     model = ContIGPretrainer("resnet18", batch_size=args.batch, max_epochs=args.epochs, validation_fraction=0,
@@ -52,7 +52,7 @@ def worker(args) -> None:
 
 def launch(nproc, args) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-           str(29600 + nproc), __file__, "--worker", "--n", str(args.n), "--size", str(args.size),
+           str(29600 + nproc), __file__, "--worker", "--samples", str(args.samples), "--size", str(args.size),
            "--batch", str(args.batch), "--epochs", str(args.epochs)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600).stdout
@@ -61,7 +61,7 @@ def launch(nproc, args) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--batch", type=int, default=16, help="images per process per step")
     parser.add_argument("--epochs", type=int, default=2)
