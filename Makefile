@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install plink clean test-min
+.PHONY: demo test install plink clean test-min docs
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -28,8 +28,15 @@ plink:
 		echo "plink2/plink1.9 missing and apt-get not usable: PLINK tests will be skipped"; \
 	fi
 
-demo: $(STAMP)
+demo: $(STAMP) plink
 	$(PY) examples/demo.py
+
+# Sphinx HTML (API reference from the numpydoc docstrings, user guide); warnings are errors.
+docs: $(STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	rm -rf docs/generated docs/_build
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs/_build/html/index.html"
 
 test: $(STAMP) plink
 	$(PY) -m pytest -q --timeout=900

@@ -135,7 +135,7 @@ class Explainer(BaseEstimator):
         Explained modalities.
     model_modalities_ : list of str
         All modalities of the model (the loss averages over them).
-    reference_samples_ : ndarray of shape (n_reference_,)
+    reference_samples_ : ndarray of shape (`n_reference_`,)
         Sample ids of the reference batch.
     n_reference_ : int
     reference_stats_ : dict of str to ReferenceStats
@@ -587,7 +587,7 @@ class Explainer(BaseEstimator):
             ``|attribution|`` over the samples that have the modality, sorted
             descending (each variable along its own feature dimension, names
             kept). Attributes ``n_samples_<m>``, ``mean_abs_delta`` and
-            ``mean_abs_relative_delta`` (|delta| / |loss - baseline_loss|).
+            ``mean_abs_relative_delta`` (``|delta| / |loss - baseline_loss|``).
         """
         if isinstance(X, xr.Dataset) and X.attrs.get("explanation") == "local":
             local = X

@@ -220,7 +220,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of embedding features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` was a DataFrame with string columns.
     constant_features_ : ndarray of shape (n_constant,)
         Indices of embedding features that were constant in ``fit`` and dropped.
@@ -514,7 +514,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         -------
         pandas.DataFrame of shape (n_individuals, n_components)
             Indexed by individual id (index name ``"individual"``), columns
-            ``"PC1"``..``"PCk"``.
+            ``"PC1"`` to ``"PCk"``.
         """
         check_is_fitted(self, "pca_")
         agg, index, n_features, _ = self._prepare(X, individual)
