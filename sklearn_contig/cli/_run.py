@@ -129,7 +129,8 @@ def run_config(config, *, output=None) -> Path:
 
     def checked(stage, fn, options):
         options = dict(options)
-        options.setdefault("random_state", seed) if "random_state" in inspect.signature(fn).parameters else None
+        if "random_state" in inspect.signature(fn).parameters:
+            options.setdefault("random_state", seed)
         return split_options(stage, fn, options, f"[{stage}]")
 
     if "pretrain" in config:

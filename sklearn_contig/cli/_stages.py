@@ -471,8 +471,14 @@ def gwas(embeddings, genotypes, out, *, covariates=None, n_pcs=5, n_components=1
     ``regions.csv`` and ``summary.json`` (regions, lambda_GC, planted loci found
     when ``truth`` is given).
     """
-    from ..gwas import (GWASTransformer, count_independent_regions, genetic_pcs,
-                        genomic_inflation, min_p_across, run_gwas)
+    from ..gwas import (
+        GWASTransformer,
+        count_independent_regions,
+        genetic_pcs,
+        genomic_inflation,
+        min_p_across,
+        run_gwas,
+    )
 
     t0 = time.perf_counter()
     out = Path(out)
