@@ -87,7 +87,6 @@ import argparse
 import datetime
 import gc
 import json
-import math
 import os
 import platform
 import statistics
@@ -448,7 +447,6 @@ def bare_step_rate(encoder, image_size, batch_size, steps, device, bf16, channel
     if kind == "cuda":
         torch.cuda.synchronize()
     rate = steps * batch_size / (time.perf_counter() - t0)
-    del model, opt, x, y
     return rate
 
 
@@ -795,7 +793,7 @@ def main(argv=None) -> int:
     out_dir = Path(args.out or os.environ.get("OUT") or "device_check_out")
     mode = "smoke" if args.smoke else "full"
     result = {"meta": {"script": "benchmarks/device_check.py", "mode": mode, "budget_s": args.budget_s,
-                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                       "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                        "argv": list(sys.argv[1:] if argv is None else argv), "stage_seconds": {}}}
     for s in STAGES:
         result.setdefault(s, None)

@@ -57,7 +57,7 @@ def naive_attributions(model, ds, reference_rows, rows, n_steps, baseline):
     for i in rows:
         X, _ = data.__getitems__(np.r_[reference_rows, i])
 
-        def forward(pgs_rows):
+        def forward(pgs_rows, X=X):
             values = []
             for row in pgs_rows:  # each row its own reference + {x} batch
                 batch = dict(X)

@@ -182,8 +182,12 @@ def evaluate(name, model, train, test, truth, bfile, gpcs, loci, cfg, out):
     from sklearn_contig.data import Samples
     from sklearn_contig.evaluation import linear_probe_r2
     from sklearn_contig.gwas import (
-        GWASTransformer, count_independent_regions, genomic_inflation, manhattan_plot,
-        min_p_across, run_gwas,
+        GWASTransformer,
+        count_independent_regions,
+        genomic_inflation,
+        manhattan_plot,
+        min_p_across,
+        run_gwas,
     )  # fmt: skip
 
     t0 = time.time()

@@ -53,7 +53,7 @@ def main(argv=None):
     chance = float(np.log(args.batch_size))
     rows = []
     for name, scale, shift, standardize in SCALES:
-        def rescale(part):
+        def rescale(part, scale=scale, shift=shift):
             pgs = part["pgs"]
             return part.assign(pgs=(pgs.dims, (pgs.values * scale + shift).astype(np.float32), pgs.attrs))
 

@@ -25,12 +25,10 @@ import statistics
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 from sklearn_contig.data import read_images
 from sklearn_contig.datasets import make_imaging_genetics, write_image_folder
-from sklearn_contig.models import ImageEncoder
 from sklearn_contig.pretraining import ContIGPretrainer
 from sklearn_contig.pretraining._base import resolve_device, resolve_precision
 

@@ -217,7 +217,8 @@ def _model_card(config: dict, metrics) -> str:
     if modalities:
         features = fitted.get("modality_features_") or {}
         widths = {m: len(from_json(v)) for m, v in features.items()}
-        data_lines.append("- genetic modalities: " + ", ".join(f"{m} ({widths.get(m, '?')} features)" for m in modalities))
+        listed = ", ".join(f"{m} ({widths.get(m, '?')} features)" for m in modalities)
+        data_lines.append("- genetic modalities: " + listed)
     if params.get("pretrained_weights"):
         data_lines.append(f"- started from published weights: `{params['pretrained_weights']}`")
     if "classes_" in fitted:

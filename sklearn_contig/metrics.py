@@ -12,8 +12,7 @@ All are "higher is better".
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, roc_auc_score
-from sklearn.metrics import make_scorer
+from sklearn.metrics import cohen_kappa_score, make_scorer, roc_auc_score
 
 __all__ = [
     "dice_score",

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 import xarray as xr
 
 from sklearn_contig.evaluation import attribution_auc, linear_probe_r2

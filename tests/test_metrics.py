@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
-from sklearn.metrics import cohen_kappa_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from sklearn_contig.metrics import (
     dice_score,

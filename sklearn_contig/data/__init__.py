@@ -1,15 +1,13 @@
 """Data layer: the cohort Dataset, its validation, readers and torch loaders."""
 
+from . import _accessor  # noqa: F401  (registers the ``ds.contig`` accessor)
+from ._align import align
+from ._genotypes import genotype_files, read_genotypes
+from ._images import read_images
+from ._pgs import compute_pgs, read_scoring_file
+from ._plink import read_plink, write_plink
+from ._prepare import prepare_images
 from ._samples import Samples, as_dataset
-from ._torch import (
-    CohortDataset,
-    collate_batch,
-    fill_values,
-    genetic_scaling,
-    individual_codes,
-    inference_batch_size,
-    make_loader,
-)
 from ._schema import (
     FEATURE_DIMS,
     GENETIC,
@@ -23,15 +21,17 @@ from ._schema import (
     presence,
     validate,
 )
-from . import _accessor  # noqa: F401  (registers the ``ds.contig`` accessor)
-from ._align import align
-from ._genotypes import genotype_files, read_genotypes
-from ._images import read_images
-from ._pgs import compute_pgs, read_scoring_file
-from ._plink import read_plink, write_plink
 from ._split import split_individuals
-from ._prepare import prepare_images
 from ._tables import read_burden, read_pgs
+from ._torch import (
+    CohortDataset,
+    collate_batch,
+    fill_values,
+    genetic_scaling,
+    individual_codes,
+    inference_batch_size,
+    make_loader,
+)
 from ._zarr import open_zarr, to_zarr
 
 __all__ = [
@@ -65,8 +65,8 @@ __all__ = [
     "read_images",
     "read_pgs",
     "read_plink",
-    "split_individuals",
     "read_scoring_file",
+    "split_individuals",
     "to_zarr",
     "write_plink",
 ]

@@ -13,6 +13,7 @@ Two layouts are understood:
 from __future__ import annotations
 
 import os
+
 import numpy as np
 import pandas as pd
 import xarray as xr

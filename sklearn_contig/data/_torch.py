@@ -195,7 +195,8 @@ def inference_batch_size(batch_size=None) -> int:
     return max(int(batch_size or 0), INFERENCE_BATCH_MIN)
 
 
-def make_loader(dataset, batch_size, *, shuffle=False, num_workers=0, pin_memory=False, drop_last=False, generator=None):
+def make_loader(dataset, batch_size, *, shuffle=False, num_workers=0, pin_memory=False, drop_last=False,
+                generator=None):
     """A DataLoader over a :class:`CohortDataset` that reads whole batches."""
     return DataLoader(
         dataset,

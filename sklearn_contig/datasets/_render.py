@@ -78,7 +78,8 @@ def draw_geometry(n, rng) -> dict:
     g["main_near"] = f32(near + rng.normal(0, 0.12, (n, N_MAIN)))
     far = np.where(temporal == 1, 0.25, 2.5)
     g["main_far"] = f32(far + rng.normal(0, 0.06, (n, N_MAIN)))
-    g["main_rho"] = f32(np.where(temporal == 1, rng.uniform(0.33, 0.5, (n, N_MAIN)), rng.uniform(0.2, 0.3, (n, N_MAIN))))
+    g["main_rho"] = f32(np.where(temporal == 1, rng.uniform(0.33, 0.5, (n, N_MAIN)),
+                                 rng.uniform(0.2, 0.3, (n, N_MAIN))))
     g["main_wave"] = f32(rng.uniform(0.4, 0.6, (n, N_MAIN)) * rng.choice([-1, 1], (n, N_MAIN)))
     g["main_phase"] = f32(rng.uniform(0, 2 * np.pi, (n, N_MAIN)))
     g["main_width"] = f32(np.where(artery == 1, 0.013, 0.018) * rng.uniform(0.9, 1.1, (n, N_MAIN)))

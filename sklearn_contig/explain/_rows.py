@@ -96,7 +96,7 @@ class Chunk:
     baselines: list
     extra: tuple
 
-    def select(self, keep) -> "Chunk":
+    def select(self, keep) -> Chunk:
         """The chunk restricted to the positions ``keep`` (ndarray of int) within it."""
         idx = torch.as_tensor(keep, device=self.inputs[0].device)
         pick = lambda ts: [t.index_select(0, idx) for t in ts]  # noqa: E731

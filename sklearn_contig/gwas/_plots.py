@@ -81,7 +81,7 @@ def manhattan_plot(results, path=None, ax=None, threshold=5e-8, highlight=None):
     x_all = np.empty(len(df))
     pos_in = {c: np.flatnonzero((df["CHR"] == c).to_numpy()) for c in chroms}
     bp = df["BP"].to_numpy(dtype=np.float64)
-    for i, c in enumerate(chroms):
+    for c in chroms:
         idx = pos_in[c]
         x = bp[idx] - bp[idx].min() + offset
         x_all[idx] = x

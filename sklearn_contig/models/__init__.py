@@ -37,8 +37,8 @@ __all__ = [
     "save_encoder",
 ]
 
-from .unet import RESNET_STAGES, UNet  # noqa: E402
 from .downstream import DownstreamModule, SegmentationModule  # noqa: E402
+from .unet import RESNET_STAGES, UNet  # noqa: E402
 
 __all__ += ["RESNET_STAGES", "UNet", "DownstreamModule", "SegmentationModule"]
 

@@ -8,8 +8,6 @@ import torch
 from torch import nn
 
 
-
-
 class MLPHead(nn.Module):
     """General projection / prediction MLP.
 

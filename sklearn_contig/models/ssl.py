@@ -24,6 +24,7 @@ from torch import nn
 
 from .._distributed import gather_rows
 from .contig import autocast_context
+from .encoders import ImageEncoder
 from .heads import (
     BarlowTwinsProjectionHead,
     BYOLProjectionHead,
@@ -33,7 +34,6 @@ from .heads import (
     SimSiamPredictionHead,
     SimSiamProjectionHead,
 )
-from .encoders import ImageEncoder
 
 # ---------------------------------------------------------------- memory bank
 

@@ -9,6 +9,7 @@ image encoder, and the embedding API (``transform``, ``get_encoder``,
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +18,12 @@ import xarray as xr
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-import os
-
 from .._compat import StrOptions, output_is_pandas
 from ..data import as_dataset
 from ..data._schema import IMAGE
 from ..models import ImageEncoder, ImageEncoderName, load_weights
 from ..models import save_encoder as _save_encoder
 from ..training import NetEstimator, image_dataset
-
 
 #: numpydoc text of ``pretrained_weights`` and ``weights_normalization``.
 PRETRAINED_WEIGHTS_DOC = """pretrained_weights : str, path or None, default=None

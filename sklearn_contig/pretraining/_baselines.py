@@ -15,8 +15,8 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import xarray as xr
-from skorch.callbacks import Callback
 from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback
 from torch import nn
 
 from .._compat import Interval, StrOptions

@@ -33,13 +33,13 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._compat import Interval, StrOptions
+from .._distributed import broadcast_state, convert_sync_batchnorm
 from .._pickle import state_without_optimizer
 from ..data import CohortDataset, as_dataset, collate_batch, individual_codes
 from ..data._schema import IMAGE
 from ..models import BatchAugment, ImageEncoder
 from ..models.contig import autocast_context
 from ._callbacks import RecordLossParts, TrainingControl, has_checkpoint, load_checkpoint
-from .._distributed import broadcast_state, convert_sync_batchnorm
 
 #: The authors' ContIG and fine-tuning augmentation (random rotation up to 20
 #: degrees, horizontal flip), applied on the device.

@@ -7,8 +7,7 @@ import pytest
 import xarray as xr
 from PIL import Image
 
-from sklearn_contig.data import align, open_zarr, prepare_images, validate
-from sklearn_contig.data import _prepare
+from sklearn_contig.data import _prepare, align, open_zarr, prepare_images, validate
 
 
 def _fundus(centre=(30, 40), radius=20, shape=(60, 80), level=150):

@@ -1,6 +1,5 @@
 """Tests of the synthetic imaging-genetics biobank."""
 
-import os
 import shutil
 import subprocess
 import tracemalloc

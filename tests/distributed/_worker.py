@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import accelerate
 import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-import accelerate
 from sklearn_contig.data import CohortDataset, from_arrays
 from sklearn_contig.downstream import ContIGClassifier
 from sklearn_contig.pretraining import ContIGPretrainer, NNCLRPretrainer, SimCLRPretrainer

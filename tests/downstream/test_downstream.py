@@ -13,7 +13,6 @@ from sklearn_contig.downstream import ContIGClassifier, ContIGRegressor, ContIGS
 from sklearn_contig.metrics import qwk_scorer
 from sklearn_contig.models import ImageEncoder, save_encoder
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from sklearn_contig.datasets import make_imaging_genetics
 from sklearn_contig.downstream import ContIGClassifier, ContIGSegmenter

@@ -1,5 +1,4 @@
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_contig.data import Samples, from_arrays
 from sklearn_contig.pretraining import ContIGPretrainer
-
 
 
 @pytest.fixture(scope="module")
