@@ -12,7 +12,7 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): $(VENV)/bin/python pyproject.toml
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,lint]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -39,6 +39,7 @@ docs: $(STAMP)
 	@echo "docs/_build/html/index.html"
 
 test: $(STAMP) plink
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q --timeout=900
 
 clean:
