@@ -21,7 +21,8 @@ host name, reachable from the second)::
 Or ``accelerate launch --multi_gpu --num_processes 8 examples/train_multi_gpu.py``.
 On CPUs (no GPU; processes talk through gloo)::
 
-    torchrun --nproc_per_node 2 examples/train_multi_gpu.py --cpu --n 256 --epochs 2
+    torchrun --nproc_per_node 2 examples/train_multi_gpu.py --cpu --individuals 200 --size 16 \\
+        --encoder resnet18 --batch-size 16 --epochs 2
 
 A SLURM batch script is in the README ("Training on several GPUs or machines").
 ``--batch-size`` is per process: the global batch is that times the number of
@@ -42,7 +43,7 @@ from sklearn_contig.pretraining import ContIGPretrainer
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="multi_gpu_output", help="folder of checkpoints and the encoder")
-    parser.add_argument("--n", type=int, default=2000, help="individuals of the synthetic cohort")
+    parser.add_argument("--individuals", type=int, default=2000, help="individuals of the synthetic cohort")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels")
     parser.add_argument("--encoder", default="resnet50", choices=["resnet50", "resnet18"])
     parser.add_argument("--batch-size", type=int, default=64, help="per process")
@@ -54,7 +55,7 @@ def main(argv=None):
     out = Path(args.out)
     # every process builds the same cohort (same seed); real data: open the same
     # Zarr store in every process, each reads only the images of its batches
-    X, _ = make_imaging_genetics(n_individuals=args.n, image_size=args.size, simulator="independent",
+    X, _ = make_imaging_genetics(n_individuals=args.individuals, image_size=args.size, simulator="independent",
                                  random_state=0)
     model = ContIGPretrainer(
         args.encoder,

@@ -40,6 +40,16 @@ def is_main_process(net) -> bool:
     return accelerator is None or accelerator.is_main_process
 
 
+def across_processes(net) -> bool:
+    """Whether ``net`` trains across several processes (an Accelerator under torch.distributed)."""
+    return getattr(net, "accelerator", None) is not None and world()[1] > 1
+
+
+def _agree(net, flag: bool) -> bool:
+    """Rank 0's ``flag`` when ``net`` trains across processes, else ``flag``."""
+    return agree(flag) if across_processes(net) else bool(flag)
+
+
 def save_state_file(module, path: Path) -> None:
     """Write a module's state dict as safetensors, atomically."""
     from safetensors.torch import save_file
@@ -155,14 +165,14 @@ class TrainingControl(Callback):
         if value is not None:
             # across processes, rank 0 decides (the losses in the history are
             # already averaged over the processes): all stop at the same epoch
-            if agree(self._improved(value)):
+            if _agree(net, self._improved(value)):
                 self.best_, self.best_epoch_, self.misses_ = value, row["epoch"], 0
                 self.best_state_ = _state(unwrapped(net))
                 if self.dirname is not None and is_main_process(net):
                     save_state_file(unwrapped(net), Path(self.dirname) / BEST)
             else:
                 self.misses_ += 1
-            stop = agree(self.patience is not None and self.misses_ >= self.patience)
+            stop = _agree(net, self.patience is not None and self.misses_ >= self.patience)
             if stop:
                 net.history.record("stopped_early", True)
         if self.dirname is not None and is_main_process(net):
@@ -211,7 +221,7 @@ class RecordLossParts(Callback):
             self._sums[(prefix, name)] = (total + value * n, count + n)
 
     def on_epoch_end(self, net, **kwargs):
-        if world()[1] > 1:
+        if across_processes(net):
             # every process's sums, merged: each records the global means
             import torch.distributed as dist
 
