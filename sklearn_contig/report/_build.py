@@ -211,10 +211,10 @@ def build_report(run_dir, path=None, *, title="sklearn-contig report") -> Path:
 
     Examples
     --------
-    >>> import json, pathlib
-    >>> _ = pathlib.Path("run").mkdir()
-    >>> _ = pathlib.Path("run/manifest.json").write_text(json.dumps({"stages": {}}))
-    >>> build_report("run").name
+    >>> import json, pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as run:
+    ...     _ = pathlib.Path(run, "manifest.json").write_text(json.dumps({"stages": {}}))
+    ...     build_report(run).name
     'report.html'
     """
     run_dir = Path(run_dir)
