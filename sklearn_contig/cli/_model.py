@@ -78,6 +78,8 @@ def load_model(folder):
 
 def encoder_path(folder) -> Path:
     """The image encoder's safetensors file in a model folder."""
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"model folder {os.fspath(folder)!r} does not exist")
     path = Path(folder) / ENCODER_FILE
     if not path.exists():
         raise FileNotFoundError(f"model folder {os.fspath(folder)!r} has no {ENCODER_FILE}")

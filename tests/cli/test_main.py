@@ -53,6 +53,20 @@ def test_missing_model_folder_exits_2(tmp_path, capsys):
     assert "sklearn-contig embed: error: model folder" in err and "does not exist" in err
 
 
+def test_finetune_without_model_folder_exits_2(tmp_path, capsys):
+    err = _error(capsys, ["finetune", str(tmp_path / "nope"), "--images", "x", "--out", "o",
+                          "--labels", "l.csv", "--target", "grade"])
+    assert "model folder" in err and "does not exist" in err
+
+
+def test_finetune_needs_target_and_masks(tmp_path, capsys):
+    (tmp_path / "m").mkdir()
+    assert "needs target" in _error(capsys, ["finetune", str(tmp_path / "m"), "--images", "x",
+                                             "--out", "o", "--labels", "l.csv"])
+    assert "needs masks" in _error(capsys, ["finetune", str(tmp_path / "m"), "--images", "x",
+                                            "--out", "o", "--task", "segmentation"])
+
+
 def test_missing_images_exit_2(tmp_path, capsys):
     err = _error(capsys, ["pretrain", "--images", str(tmp_path / "none"), "--image-size", "32",
                           "--out", str(tmp_path / "m")])
