@@ -65,7 +65,7 @@ def test_matches_batchnorm_on_the_global_batch():
         mine = [r for r in results if r[0] == name]
         out = np.concatenate([r[2] for r in mine])
         np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
-        for _, rank, _, grads, state in mine:
+        for _, _rank, _, grads, state in mine:
             for k, p in net.named_parameters():
                 np.testing.assert_allclose(grads[k], p.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=f"{name} {k}")
             for k, b in net.state_dict().items():
