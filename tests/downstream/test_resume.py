@@ -12,7 +12,8 @@ import pytest
 
 from sklearn_contig.downstream import ContIGClassifier, ContIGRegressor, ContIGSegmenter
 
-PARAMS = dict(image_encoder="mlp", max_epochs=5, batch_size=16, patience=None, device="cpu", random_state=0)
+PARAMS = dict(image_encoder="mlp", max_epochs=5, batch_size=16, validation_fraction=0.25, patience=None,
+              device="cpu", random_state=0)
 
 _DATA = """
 import numpy as np
