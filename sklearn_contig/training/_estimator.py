@@ -35,7 +35,7 @@ from torch import nn
 from .._compat import Interval, StrOptions
 from .._distributed import broadcast_state, convert_sync_batchnorm
 from .._pickle import state_without_optimizer
-from ..data import CohortDataset, as_dataset, collate_batch, individual_codes
+from ..data import CohortDataset, as_dataset, collate_batch, individual_codes, inference_batch_size
 from ..data._schema import IMAGE
 from ..models import BatchAugment, ImageEncoder
 from ..models.contig import autocast_context
@@ -211,6 +211,10 @@ MIN_VALIDATION_INDIVIDUALS = 30
 def auto_validation_fraction(n_individuals: int) -> float:
     """``validation_fraction="auto"``: 0.1 when it holds out >= 30 individuals, else 0."""
     return 0.1 if round(0.1 * n_individuals) >= MIN_VALIDATION_INDIVIDUALS else 0.0
+
+
+#: Inference on at least this many samples shows a progress bar (when ``verbose``).
+PROGRESS_MIN_SAMPLES = 10_000
 
 
 #: numpydoc text of the fitted attributes every ``NetEstimator`` sets.
@@ -431,14 +435,22 @@ class NetEstimator(BaseEstimator):
 
         The fitted module runs in eval mode on its device under the training
         precision; batches come from :meth:`CohortDataset.batches` (decoded in
-        ``num_workers`` DataLoader workers) and are moved to the device.
+        ``num_workers`` DataLoader workers) and are moved to the device. With
+        ``verbose`` and at least :data:`PROGRESS_MIN_SAMPLES` samples a progress
+        bar shows the batches done.
         """
+        from tqdm.auto import tqdm
+
         check_is_fitted(self, "net_")
         module = self.module_.eval()
         device = next(module.parameters()).device
         data = CohortDataset(ds, modalities, fill=fill, include_image=include_image, codes=individual_codes(ds))
+        size = inference_batch_size(self.batch_size_)
+        batches = data.batches(self.batch_size_, num_workers=self.num_workers, pin_memory=device.type == "cuda")
+        show = int(self.verbose) > 0 and len(data) >= PROGRESS_MIN_SAMPLES
         out = []
-        for X, _ in data.batches(self.batch_size_, num_workers=self.num_workers, pin_memory=device.type == "cuda"):
+        for X, _ in tqdm(batches, total=-(-len(data) // size), disable=not show, desc=type(self).__name__,
+                         unit="batch"):
             X = {k: v.to(device, non_blocking=True) for k, v in X.items()}
             with autocast_context(device.type, getattr(module, "autocast_dtype", None)):
                 out.append(fn(module, X))
