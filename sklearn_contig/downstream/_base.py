@@ -292,17 +292,6 @@ class BaseDownstream(NetEstimator):
             raise ValueError("X has no samples")
         return torch.cat(out).numpy().astype(self._output_dtype)
 
-    def save_pretrained(self, folder, *, metrics=None, overwrite=False):
-        """Write the fitted model to ``folder`` to share it: config.json, model.safetensors, README.md.
-
-        Rebuild it with :func:`sklearn_contig.load_pretrained` (nothing is
-        unpickled); see :func:`sklearn_contig.save_pretrained` for the files
-        and the arguments.
-        """
-        from .._pretrained import save_pretrained
-
-        return save_pretrained(self, folder, metrics=metrics, overwrite=overwrite)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False

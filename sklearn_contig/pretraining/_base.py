@@ -227,17 +227,6 @@ class BasePretrainer(TransformerMixin, NetEstimator):
         """
         return _save_encoder(self.get_encoder(), path)
 
-    def save_pretrained(self, folder, *, metrics=None, overwrite=False) -> Path:
-        """Write the fitted model to ``folder`` to share it: config.json, model.safetensors, README.md.
-
-        Rebuild it with :func:`sklearn_contig.load_pretrained` (nothing is
-        unpickled); see :func:`sklearn_contig.save_pretrained` for the files
-        and the arguments.
-        """
-        from .._pretrained import save_pretrained
-
-        return save_pretrained(self, folder, metrics=metrics, overwrite=overwrite)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False

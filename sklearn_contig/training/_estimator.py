@@ -456,6 +456,17 @@ class NetEstimator(BaseEstimator):
                 out.append(fn(module, X))
         return out
 
+    def save_pretrained(self, folder, *, metrics=None, overwrite=False):
+        """Write the fitted model to ``folder`` to share it: config.json, model.safetensors, README.md.
+
+        Rebuild it with :func:`sklearn_contig.load_pretrained` (nothing is
+        unpickled); see :func:`sklearn_contig.save_pretrained` for the files
+        and the arguments.
+        """
+        from .._pretrained import save_pretrained
+
+        return save_pretrained(self, folder, metrics=metrics, overwrite=overwrite)
+
     def __getstate__(self):
         # pickles for inference: without the optimizer state (see checkpoint_dir)
         return state_without_optimizer(self)
