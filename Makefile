@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install plink clean test-min docs
+.PHONY: demo test install plink browser clean test-min docs
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -38,8 +38,20 @@ docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs/_build/html/index.html"
 
-test: $(STAMP) plink
+# Chromium for the report's browser test, from Debian; that test skips with a reason without it.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium present"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = "0" ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "could not install chromium: the browser test will be skipped"; \
+	else \
+		echo "chromium missing and apt-get not usable: the browser test will be skipped"; \
+	fi
+
+test: $(STAMP) plink browser
 	$(PY) -m ruff check .
+	$(MAKE) docs
 	$(PY) -m pytest -q --timeout=900
 
 clean:
