@@ -130,7 +130,7 @@ SIZES = {
     "smoke": dict(
         n_images=32, unique_images=4, image_size=32, image_encoder="resnet18", batch_size=8,
         epochs=2, bare_steps=2, n_snps=100, n_pgs=20, n_genes=20, decode_batch=8,
-        table1=dict(n_individuals=240, image_size=32, n_test=60, n_train=60, pretrain_epochs=1,
+        table1=dict(n_individuals=160, image_size=32, n_test=30, n_train=30, pretrain_epochs=1,
                     pretrain_batch=32, hidden_dim=32, projection_dim=16, finetune_epochs=1,
                     finetune_batch=16, device="cpu"),
         table1_base="cpu", table1_pretrain_guess_s=5.0, table1_finetune_guess_s=10.0,
