@@ -109,8 +109,12 @@ def test_standardised_inputs_baseline_and_noise(cohort, model):
     """Raw scores at another scale give the same attributions; "zeros" is the fitted location."""
     loc = np.array([1e-4, -2.0, 0.5, 3.0, 0.0, 1.0], dtype=np.float32)
     scale = np.array([1e-4, 10.0, 0.5, 2.0, 1.0, 3.0], dtype=np.float32)
+    # the fitted model already standardises pgs (loc0, scale0); the same model on data
+    # transformed by x * scale + loc standardises with the transformed statistics
+    enc = model.module_.genetic_encoders["pgs"]
+    loc0, scale0 = enc.loc.cpu().numpy().copy(), enc.scale.cpu().numpy().copy()
     scaled = copy.deepcopy(model)
-    scaled.module_.genetic_encoders["pgs"].set_standardization(loc, scale)
+    scaled.module_.genetic_encoders["pgs"].set_standardization(loc0 * scale + loc, scale0 * scale)
     scaled.fill_values_ = {**model.fill_values_, "pgs": model.fill_values_["pgs"] * scale + loc}
     raw = cohort.assign(pgs=(cohort["pgs"].dims, cohort["pgs"].values * scale + loc))
     kw = dict(modalities=["pgs"], n_reference=20, n_steps=8, random_state=0)
@@ -118,8 +122,8 @@ def test_standardised_inputs_baseline_and_noise(cohort, model):
     for method in ("integrated_gradients", "noise_tunnel"):
         a = Explainer(model, method=method, nt_samples=3, nt_stdevs=0.5, **kw).fit(cohort)
         b = Explainer(scaled, method=method, nt_samples=3, nt_stdevs=0.5, **kw).fit(raw)
-        np.testing.assert_allclose(b.baseline_values_["pgs"], loc)
-        np.testing.assert_allclose(a.baseline_values_["pgs"], 0.0)
+        np.testing.assert_allclose(b.baseline_values_["pgs"], loc0 * scale + loc, rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(a.baseline_values_["pgs"], loc0, rtol=1e-6)
         la, lb = a.local(cohort.isel(sample=sub)), b.local(raw.isel(sample=sub))
         np.testing.assert_allclose(lb["baseline_loss"], la["baseline_loss"], rtol=1e-4)
         # attributions are per raw feature, and the noise is per standard deviation
