@@ -23,8 +23,8 @@ def split():
 
 
 # Measured on the shared 2-core machine (held-out view retrieval, trained vs untrained):
-# SimCLR passes; BYOL 0.025 vs 0.033 and Barlow Twins 0.025 vs 0.033, SimSiam and NNCLR
-# also below 2x. Their defaults do not yet learn at 32 px within 8 epochs: a known
+# SimCLR passes; BYOL 0.025 vs 0.033, Barlow Twins 0.025 vs 0.033, SimSiam 0.050 vs 0.033
+# and NNCLR 0.050 vs 0.033 (1.5x), all below 2x. Their defaults do not yet learn at 32 px within 8 epochs: a known
 # shortfall of the small-image presets, recorded here rather than hidden.
 _NOT_YET = pytest.mark.xfail(reason="defaults do not learn at 32 px within 8 epochs (measured)", strict=False)
 
