@@ -26,7 +26,9 @@ def split():
 # SimCLR passes; BYOL 0.025 vs 0.033, Barlow Twins 0.025 vs 0.033, SimSiam 0.050 vs 0.033
 # and NNCLR 0.050 vs 0.033 (1.5x), all below 2x. Their defaults do not yet learn at 32 px within 8 epochs: a known
 # shortfall of the small-image presets, recorded here rather than hidden.
-_NOT_YET = pytest.mark.xfail(reason="defaults do not learn at 32 px within 8 epochs (measured)", strict=False)
+# not run (run=False): two fits each that are known to miss the bound would cost the suite
+# minutes; run them with ``pytest --runxfail`` after changing the presets.
+_NOT_YET = pytest.mark.xfail(reason="defaults do not learn at 32 px within 8 epochs (measured)", run=False)
 
 
 @pytest.mark.parametrize(
