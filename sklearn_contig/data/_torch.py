@@ -27,13 +27,14 @@ def fill_values(ds, modalities, rows=None) -> dict[str, np.ndarray]:
 
     Computed on the present rows of ``rows`` (all samples when None).
     """
-    out = {}
-    for name in modalities:
-        var = ds[name] if rows is None else ds[name].isel(sample=rows)
-        values = np.asarray(var.values, dtype=np.float32)
-        present = ~np.all(np.isnan(values), axis=1)
-        out[name] = column_fill(values[present], IMPUTATION.get(name, "mean"))
-    return out
+    return {name: column_fill(_present_values(ds, name, rows), IMPUTATION.get(name, "mean")) for name in modalities}
+
+
+def _present_values(ds, name, rows=None) -> np.ndarray:
+    """float32 values of modality ``name`` on the rows of ``rows`` that have it (all samples when None)."""
+    var = ds[name] if rows is None else ds[name].isel(sample=rows)
+    values = np.asarray(var.values, dtype=np.float32)
+    return values[~np.all(np.isnan(values), axis=1)]
 
 
 def column_scaling(values: np.ndarray, kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
@@ -67,10 +68,7 @@ def genetic_scaling(ds, modalities, rows=None) -> dict[str, tuple[np.ndarray, np
     """
     out = {}
     for name in modalities:
-        var = ds[name] if rows is None else ds[name].isel(sample=rows)
-        values = np.asarray(var.values, dtype=np.float32)
-        present = ~np.all(np.isnan(values), axis=1)
-        values = values[present]
+        values = _present_values(ds, name, rows)
         finite = values[~np.isnan(values)]
         if finite.size and np.all(finite == finite.flat[0]):
             raise ValueError(
