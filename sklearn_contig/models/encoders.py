@@ -223,9 +223,13 @@ class ImageEncoder(nn.Module):
         image_size = None if image_size is None else int(image_size)
         if image_size == self.image_size:
             return
-        if self.kind == "timm" and image_size is not None and hasattr(self.backbone, "set_input_size"):
-            if hasattr(self.backbone, "pos_embed"):
-                self.backbone.set_input_size(img_size=image_size)
+        if self.kind == "timm" and image_size is not None and hasattr(self.backbone, "pos_embed"):
+            if not hasattr(self.backbone, "set_input_size"):
+                raise ValueError(
+                    f"{self.name} has position embeddings for one input size and cannot be "
+                    f"resampled to image_size={image_size}"
+                )
+            self.backbone.set_input_size(img_size=image_size)
         self.image_size = image_size
 
     @torch.no_grad()
