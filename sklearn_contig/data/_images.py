@@ -25,7 +25,7 @@ from xarray.core import indexing
 
 from ._schema import IMAGE, validate
 
-__all__ = ["ImageFileArray", "read_images", "decode_count", "reset_decode_count"]
+__all__ = ["ImageFileArray", "UnreadableImageError", "read_images", "decode_count", "reset_decode_count"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -67,14 +67,22 @@ def reset_decode_count() -> None:
     _DECODES.reset()
 
 
+class UnreadableImageError(ValueError):
+    """An image file that cannot be opened or decoded (missing, truncated, not an image)."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"cannot read image file {path!r}: {reason}")
+        self.path = path
+
+
 def _open(path: str, mode: str) -> Image.Image:
-    """Open and fully decode one file in ``mode``; a ValueError names the file."""
+    """Open and fully decode one file in ``mode``; an :class:`UnreadableImageError` names the file."""
     try:
         with Image.open(path) as img:
             img.load()
             return img if img.mode == mode else img.convert(mode)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise ValueError(f"cannot read image file {path!r}: {exc}") from None
+        raise UnreadableImageError(path, exc) from None
 
 
 def _to_array(img: Image.Image, size: tuple[int, int]) -> np.ndarray:

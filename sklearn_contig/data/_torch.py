@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ._images import UnreadableImageError
 from ._schema import IMAGE, IMPUTATION, column_fill
 
 
@@ -107,6 +108,10 @@ class CohortDataset(Dataset):
         Labels aligned with the samples of ``ds`` (not with ``indices``).
     codes : ndarray, default=None
         Individual codes for all samples of ``ds`` (from :func:`individual_codes`).
+    on_bad_image : {"raise", "skip"}, default="raise"
+        An image file that cannot be read raises a ``ValueError`` naming its
+        sample and file, or (``"skip"``) leaves the batch: ``X["skipped"]``
+        then holds the dataset rows left out.
 
     Examples
     --------
@@ -120,7 +125,8 @@ class CohortDataset(Dataset):
     (torch.Size([3, 3, 8, 8]), torch.Size([3, 4]), [True, True, True])
     """
 
-    def __init__(self, ds, modalities=(), indices=None, fill=None, include_image=True, y=None, codes=None):
+    def __init__(self, ds, modalities=(), indices=None, fill=None, include_image=True, y=None, codes=None,
+                 on_bad_image="raise"):
         self.ds = ds
         self.modalities = list(modalities)
         n = ds.sizes["sample"]
@@ -129,6 +135,7 @@ class CohortDataset(Dataset):
         self.include_image = include_image
         self.y = None if y is None else np.asarray(y)
         self.codes = individual_codes(ds) if codes is None else np.asarray(codes)
+        self.on_bad_image = on_bad_image
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -151,15 +158,45 @@ class CohortDataset(Dataset):
         for start in range(0, len(self), size):
             yield self.__getitems__(np.arange(start, min(start + size, len(self))))
 
-    def __getitems__(self, idx):
-        rows = self.indices[np.asarray(idx, dtype=np.int64)]
+    def _select(self, name, rows) -> np.ndarray:
+        """Values of variable ``name`` at dataset ``rows`` (read in sorted order, returned in ``rows`` order)."""
         order = np.argsort(rows, kind="stable")
-        sorted_rows = rows[order]
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
+        return np.asarray(self.ds[name].isel(sample=rows[order]).values)[inverse]
+
+    def _readable_images(self, rows):
+        """Images of ``rows`` read one by one: ``(images, kept rows, skipped rows)``.
+
+        The slow path, taken only when a batch holds an unreadable file: with
+        ``on_bad_image="raise"`` the first such file is named with its sample,
+        with ``"skip"`` its sample leaves the batch.
+        """
+        kept, images = [], []
+        samples = self.ds["sample"].values
+        for r in rows:
+            try:
+                images.append(self._select(IMAGE, np.array([r]))[0])
+                kept.append(r)
+            except (UnreadableImageError, OSError) as exc:
+                if self.on_bad_image != "skip":
+                    raise ValueError(f"cannot read the image of sample {samples[r].tolist()!r}: {exc} "
+                                     "(on_bad_image='skip' leaves such samples out)") from None
+        kept = np.asarray(kept, dtype=np.int64)
+        if not len(kept):
+            raise ValueError(f"no image of samples {samples[rows][:5].tolist()} can be read")
+        return np.stack(images), kept, np.setdiff1d(rows, kept)
+
+    def __getitems__(self, idx):
+        rows = self.indices[np.asarray(idx, dtype=np.int64)]
         X = {}
         if self.include_image:
-            img = np.asarray(self.ds[IMAGE].isel(sample=sorted_rows).values)[inverse]
+            try:
+                img = self._select(IMAGE, rows)
+            except (UnreadableImageError, OSError):
+                img, rows, skipped = self._readable_images(rows)
+                if len(skipped):
+                    X["skipped"] = torch.from_numpy(skipped)
             if img.dtype.kind == "f":
                 if not np.isfinite(img).all():
                     bad = np.asarray(self.ds["sample"].values)[rows][~np.isfinite(img.reshape(len(rows), -1)).all(1)]
@@ -169,7 +206,7 @@ class CohortDataset(Dataset):
                 img = img.astype(np.float32)
             X["image"] = torch.from_numpy(np.ascontiguousarray(img))
         for name in self.modalities:
-            values = np.asarray(self.ds[name].isel(sample=sorted_rows).values, dtype=np.float32)[inverse]
+            values = self._select(name, rows).astype(np.float32, copy=False)
             nan = np.isnan(values)
             present = ~nan.all(axis=1)
             holes = nan & present[:, None]

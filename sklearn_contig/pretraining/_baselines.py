@@ -338,6 +338,9 @@ class SimCLRPretrainer(_TwoViewPretrainer):
         num_workers=0,
         checkpoint_dir=None,
         resume=False,
+        checkpoint_every=None,
+        on_nonfinite="raise",
+        on_bad_image="raise",
         random_state=None,
         callbacks=None,
         verbose=1,
@@ -365,6 +368,9 @@ class SimCLRPretrainer(_TwoViewPretrainer):
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
+        self.checkpoint_every = checkpoint_every
+        self.on_nonfinite = on_nonfinite
+        self.on_bad_image = on_bad_image
         self.random_state = random_state
         self.callbacks = callbacks
         self.verbose = verbose
@@ -448,6 +454,9 @@ class BYOLPretrainer(_TwoViewPretrainer):
         num_workers=0,
         checkpoint_dir=None,
         resume=False,
+        checkpoint_every=None,
+        on_nonfinite="raise",
+        on_bad_image="raise",
         random_state=None,
         callbacks=None,
         verbose=1,
@@ -476,6 +485,9 @@ class BYOLPretrainer(_TwoViewPretrainer):
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
+        self.checkpoint_every = checkpoint_every
+        self.on_nonfinite = on_nonfinite
+        self.on_bad_image = on_bad_image
         self.random_state = random_state
         self.callbacks = callbacks
         self.verbose = verbose
@@ -549,6 +561,9 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
         num_workers=0,
         checkpoint_dir=None,
         resume=False,
+        checkpoint_every=None,
+        on_nonfinite="raise",
+        on_bad_image="raise",
         random_state=None,
         callbacks=None,
         verbose=1,
@@ -575,6 +590,9 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
+        self.checkpoint_every = checkpoint_every
+        self.on_nonfinite = on_nonfinite
+        self.on_bad_image = on_bad_image
         self.random_state = random_state
         self.callbacks = callbacks
         self.verbose = verbose
@@ -643,6 +661,9 @@ class SimSiamPretrainer(_TwoViewPretrainer):
         num_workers=0,
         checkpoint_dir=None,
         resume=False,
+        checkpoint_every=None,
+        on_nonfinite="raise",
+        on_bad_image="raise",
         random_state=None,
         callbacks=None,
         verbose=1,
@@ -669,6 +690,9 @@ class SimSiamPretrainer(_TwoViewPretrainer):
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
+        self.checkpoint_every = checkpoint_every
+        self.on_nonfinite = on_nonfinite
+        self.on_bad_image = on_bad_image
         self.random_state = random_state
         self.callbacks = callbacks
         self.verbose = verbose
@@ -747,6 +771,9 @@ class NNCLRPretrainer(_TwoViewPretrainer):
         num_workers=0,
         checkpoint_dir=None,
         resume=False,
+        checkpoint_every=None,
+        on_nonfinite="raise",
+        on_bad_image="raise",
         random_state=None,
         callbacks=None,
         verbose=1,
@@ -775,6 +802,9 @@ class NNCLRPretrainer(_TwoViewPretrainer):
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
+        self.checkpoint_every = checkpoint_every
+        self.on_nonfinite = on_nonfinite
+        self.on_bad_image = on_bad_image
         self.random_state = random_state
         self.callbacks = callbacks
         self.verbose = verbose

@@ -145,6 +145,9 @@ class ContIGPretrainer(BasePretrainer):
         num_workers=0,
         checkpoint_dir=None,
         resume=False,
+        checkpoint_every=None,
+        on_nonfinite="raise",
+        on_bad_image="raise",
         random_state=None,
         callbacks=None,
         verbose=1,
@@ -177,6 +180,9 @@ class ContIGPretrainer(BasePretrainer):
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
+        self.checkpoint_every = checkpoint_every
+        self.on_nonfinite = on_nonfinite
+        self.on_bad_image = on_bad_image
         self.random_state = random_state
         self.callbacks = callbacks
         self.verbose = verbose

@@ -7,13 +7,15 @@ helpers they use. A new estimator that trains a network derives from it.
 
 from ._callbacks import (
     CosineSchedule,
+    Interruption,
     RecordLossParts,
+    SkippedData,
     TrainingControl,
-    has_checkpoint,
     load_checkpoint,
     steps_per_epoch,
     unwrapped,
 )
+from ._checkpoint import FolderLock, checkpoint_folder, has_checkpoint, write_checkpoint
 from ._estimator import (
     GEOMETRIC_AUGMENT,
     TRAINING_ATTRS_DOC,
@@ -25,9 +27,19 @@ from ._estimator import (
     split_by_individual,
     training_params_doc,
 )
+from ._net import EpochOrder, NonFiniteLoss, TrainingInterrupted, TrainingNet
 
 __all__ = [
     "CosineSchedule",
+    "EpochOrder",
+    "FolderLock",
+    "Interruption",
+    "NonFiniteLoss",
+    "SkippedData",
+    "TrainingInterrupted",
+    "TrainingNet",
+    "checkpoint_folder",
+    "write_checkpoint",
     "GEOMETRIC_AUGMENT",
     "TRAINING_ATTRS_DOC",
     "TRAINING_CONSTRAINTS",

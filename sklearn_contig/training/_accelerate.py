@@ -1,11 +1,11 @@
 """Training across processes and GPUs with Hugging Face accelerate (optional)."""
 
 import torch
-from skorch import NeuralNet
 from skorch.callbacks import LRScheduler
 from skorch.hf import AccelerateMixin
 
 from .._distributed import mean_over_processes, world
+from ._net import TrainingNet
 
 
 def print_on_main(text) -> None:
@@ -22,7 +22,7 @@ def _has_trainable(module) -> bool:
     return any(p.requires_grad for p in module.parameters())
 
 
-class AcceleratedNet(AccelerateMixin, NeuralNet):
+class AcceleratedNet(AccelerateMixin, TrainingNet):
     """skorch ``NeuralNet`` driven by an ``accelerate.Accelerator``.
 
     The Accelerator wraps the module in DistributedDataParallel, shards the data
@@ -45,6 +45,9 @@ class AcceleratedNet(AccelerateMixin, NeuralNet):
       buffers (BatchNorm statistics, memory banks) to every process after
       training, so all processes hold identical weights.
     """
+
+    # the guarded step of TrainingNet (it calls the closure and steps as accelerate does)
+    _step_optimizer = TrainingNet._step_optimizer
 
     def _initialize_accelerator(self):
         if self._wrapped_with_accelerator:

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import math
-import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import torch
 from skorch.callbacks import Callback
 
 from .._distributed import agree, world
-
-PARAMS = "last_module.safetensors"
-OPTIMIZER = "last_optimizer.pt"
-HISTORY = "history.json"
-BEST = "best_module.safetensors"
-RNG = "last_rng.pt"
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+from ._checkpoint import (
+    BEST,
+    checkpoint_folder,
+    load_state_file,
+    read_checkpoint,
+    set_rng_state,
+    write_checkpoint,
+)
 
 
 def _state(module) -> dict:
@@ -50,65 +48,40 @@ def _agree(net, flag: bool) -> bool:
     return agree(flag) if across_processes(net) else bool(flag)
 
 
-def save_state_file(module, path: Path) -> None:
-    """Write a module's state dict as safetensors, atomically."""
-    from safetensors.torch import save_file
-
-    state = _state(module)
-    _atomic(Path(path), lambda p: save_file(state, str(p)))
+def train_batches(row) -> list:
+    """The training batches recorded in a history row."""
+    return [b for b in row.get("batches", []) if "train_loss" in b]
 
 
-def load_state_file(path: Path) -> dict:
-    from safetensors.torch import load_file
-
-    return load_file(str(path))
-
-
-def has_checkpoint(dirname) -> bool:
-    """Whether ``dirname`` holds a complete resumable checkpoint."""
-    d = Path(dirname)
-    return all((d / f).is_file() for f in (PARAMS, OPTIMIZER, HISTORY))
-
-
-def rng_state() -> dict:
-    """The torch random number generator states (CPU, and every visible GPU)."""
-    state = {"cpu": torch.random.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.random.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def load_checkpoint(net, dirname) -> None:
-    """Restore module weights, optimizer state, history and RNG states into an initialised net.
+def load_checkpoint(net, dirname) -> dict:
+    """Restore weights, optimizer state, history and RNG states into an initialised net.
 
     With the RNG states restored, the epochs after a resume shuffle and augment
-    as an uninterrupted fit would.
+    as an uninterrupted fit would. Returns the checkpoint's record (``rng``,
+    and ``position``, not None for a checkpoint written mid-epoch).
     """
     from skorch.history import History
 
-    d = Path(dirname)
-    unwrapped(net).load_state_dict(load_state_file(d / PARAMS))
-    net.optimizer_.load_state_dict(torch.load(d / OPTIMIZER, map_location=net.device, weights_only=True))
-    net.history = History.from_file(str(d / HISTORY))
-    if (d / RNG).is_file():
-        set_rng_state(torch.load(d / RNG, weights_only=True))
+    record = read_checkpoint(dirname)
+    folder = record["folder"]
+    unwrapped(net).load_state_dict(load_state_file(folder / "last_module.safetensors"))
+    net.optimizer_.load_state_dict(torch.load(folder / "last_optimizer.pt", map_location=net.device,
+                                              weights_only=True))
+    net.history = History.from_file(str(folder / "history.json"))
+    set_rng_state(record["rng"])
+    return record
 
 
 class TrainingControl(Callback):
     """Early stopping with restore of the best epoch, and per-epoch checkpoints.
 
     At the end of every epoch, in this order: track the best ``monitor`` value and
-    keep a copy of those weights; write the checkpoint (weights, optimizer state,
-    RNG states, history; each file replaced atomically, so a killed process leaves the last
-    complete epoch); stop when ``patience`` epochs passed without improvement. At
+    keep a copy of those weights; write the checkpoint (weights, best weights,
+    optimizer state, RNG states, history, fingerprint: written whole, then
+    swapped in, so a killed process or a full disk leaves the previous complete
+    checkpoint); stop when ``patience`` epochs passed without improvement. At
     the end of training the best weights are loaded back. On resume the state is
-    rebuilt from the history and the best-weights file.
+    rebuilt from the history and the checkpoint's best weights.
 
     Parameters
     ----------
@@ -121,13 +94,17 @@ class TrainingControl(Callback):
         Checkpoint folder; None writes nothing.
     threshold : float, default=1e-4
         Relative improvement that counts.
+    fingerprint : dict or None, default=None
+        What the fit is (parameters and data), written with every checkpoint
+        and compared on resume.
     """
 
-    def __init__(self, patience=5, monitor="valid_loss", dirname=None, threshold=1e-4):
+    def __init__(self, patience=5, monitor="valid_loss", dirname=None, threshold=1e-4, fingerprint=None):
         self.patience = patience
         self.monitor = monitor
         self.dirname = dirname
         self.threshold = threshold
+        self.fingerprint = fingerprint
 
     def initialize(self):
         self.stop_ = False
@@ -149,8 +126,9 @@ class TrainingControl(Callback):
                 self.best_, self.best_epoch_, self.misses_ = value, row["epoch"], 0
             else:
                 self.misses_ += 1
-        if self.dirname is not None and (Path(self.dirname) / BEST).is_file() and self.best_epoch_ is not None:
-            self.best_state_ = load_state_file(Path(self.dirname) / BEST)
+        folder = checkpoint_folder(self.dirname) if self.dirname is not None else None
+        if folder is not None and (folder / BEST).is_file() and self.best_epoch_ is not None:
+            self.best_state_ = load_state_file(folder / BEST)
 
     def _improved(self, value) -> bool:
         if not math.isfinite(self.best_):
@@ -158,30 +136,31 @@ class TrainingControl(Callback):
         margin = abs(self.best_) * self.threshold
         return value < self.best_ - margin
 
+    def save(self, net, *, best_state=None, position=None) -> None:
+        """Write a checkpoint of ``net`` now (main process only; nothing without ``dirname``)."""
+        if self.dirname is None or not is_main_process(net):
+            return
+        write_checkpoint(self.dirname, module_state=unwrapped(net), optimizer=net.optimizer_,
+                         history=net.history, best_state=best_state, position=position,
+                         fingerprint=self.fingerprint)
+
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
         value = row.get(self.monitor)
-        stop = False
+        stop, improved = False, False
         if value is not None:
             # across processes, rank 0 decides (the losses in the history are
             # already averaged over the processes): all stop at the same epoch
-            if _agree(net, self._improved(value)):
+            improved = _agree(net, self._improved(value))
+            if improved:
                 self.best_, self.best_epoch_, self.misses_ = value, row["epoch"], 0
                 self.best_state_ = _state(unwrapped(net))
-                if self.dirname is not None and is_main_process(net):
-                    save_state_file(unwrapped(net), Path(self.dirname) / BEST)
             else:
                 self.misses_ += 1
             stop = _agree(net, self.patience is not None and self.misses_ >= self.patience)
             if stop:
                 net.history.record("stopped_early", True)
-        if self.dirname is not None and is_main_process(net):
-            d = Path(self.dirname)
-            save_state_file(unwrapped(net), d / PARAMS)
-            _atomic(d / OPTIMIZER, lambda p: torch.save(net.optimizer_.state_dict(), p))
-            _atomic(d / RNG, lambda p: torch.save(rng_state(), p))
-            # the history last: a checkpoint counts as complete once it is written
-            _atomic(d / HISTORY, lambda p: net.history.to_file(str(p)))
+        self.save(net, best_state=self.best_state_ if improved else None)
         # Stop at the start of the next epoch, so that the other callbacks (the
         # epoch table among them) still see this one.
         self.stop_ = stop
@@ -203,38 +182,184 @@ class TrainingControl(Callback):
         self.best_state_ = None  # do not keep a second copy of the weights on the estimator
 
 
+def _interval(every):
+    """``checkpoint_every`` as ``(steps, seconds)``: an int counts steps, "<x>min"/"<x>h" is time."""
+    if every is None:
+        return None, None
+    if isinstance(every, str):
+        text = every.strip().lower()
+        for suffix, scale in (("min", 60.0), ("h", 3600.0)):
+            if text.endswith(suffix):
+                return None, float(text[: -len(suffix)]) * scale
+    return int(every), None
+
+
+class Interruption(Callback):
+    """Stop cleanly on SIGTERM/SIGINT, and checkpoint in the middle of long epochs.
+
+    On SIGTERM or SIGINT the current optimizer step finishes; then, in a single
+    process with a checkpoint folder, a mid-epoch checkpoint is written (weights,
+    optimizer, RNG states, the epoch's sample order and the samples consumed)
+    and training stops; the estimator raises :class:`TrainingInterrupted`. A
+    second signal of the same kind acts at once, as it would without the fit.
+    ``resume=True`` then continues at the next step, as the uninterrupted fit
+    would have. Across processes (accelerate) every process stops at the same
+    step and the fit resumes from the start of the epoch (the last epoch-end
+    checkpoint).
+
+    Parameters
+    ----------
+    every : int, str or None
+        Also write a mid-epoch checkpoint every this many optimizer steps (int)
+        or this much time ("30min", "2h"), against hard kills.
+    sampler : EpochOrder or None
+        The training order (None across processes: no mid-epoch checkpoints).
+    """
+
+    def __init__(self, every=None, sampler=None):
+        self.every = every
+        self.sampler = sampler
+
+    def initialize(self):
+        self.requested_ = None
+        self.interrupted_ = None
+        self._previous = {}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested_ is not None:  # the second one: as without the fit
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+            signal.raise_signal(signum)
+            return
+        self.requested_ = signum
+
+    def on_train_begin(self, net, **kwargs):
+        self.initialize()
+        self._steps, self._last = 0, time.monotonic()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def on_train_end(self, net, **kwargs):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _position(self, net):
+        row = net.history[-1]
+        consumed = sum(int(b["train_batch_size"]) for b in train_batches(row))
+        return {"epoch": int(row["epoch"]), "consumed": consumed,
+                "order": torch.as_tensor(self.sampler.order, dtype=torch.int64)}
+
+    def _mid_epoch_save(self, net) -> bool:
+        if self.sampler is None or self.sampler.order is None:
+            return False
+        dict(net.callbacks_)["control"].save(net, position=self._position(net))
+        return dict(net.callbacks_)["control"].dirname is not None
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        self._steps += 1
+        if _agree(net, self.requested_ is not None):
+            row = net.history[-1]
+            saved = self._mid_epoch_save(net)
+            self.interrupted_ = {"signal": signal.Signals(self.requested_ or signal.SIGTERM).name,
+                                 "epoch": int(row["epoch"]), "batch": len(train_batches(row)), "saved": saved}
+            raise KeyboardInterrupt
+        steps, seconds = _interval(self.every)
+        due = (steps is not None and self._steps % steps == 0) or (
+            seconds is not None and time.monotonic() - self._last >= seconds)
+        if due:
+            self._mid_epoch_save(net)
+            self._last = time.monotonic()
+
+    def on_epoch_end(self, net, **kwargs):
+        # a signal during validation: the epoch's checkpoint is written, stop now
+        if _agree(net, self.requested_ is not None):
+            self.interrupted_ = {"signal": signal.Signals(self.requested_ or signal.SIGTERM).name,
+                                 "epoch": int(net.history[-1]["epoch"]), "batch": None,
+                                 "saved": dict(net.callbacks_)["control"].dirname is not None}
+            raise KeyboardInterrupt
+
+
+class SkippedData(Callback):
+    """Count what a fit skipped: unreadable images and non-finite steps.
+
+    Batches read with ``on_bad_image="skip"`` carry the dataset rows they left
+    out under the key ``"skipped"`` (removed here before the step); steps skipped
+    with ``on_nonfinite="skip"`` are counted by the net. Each epoch with skips
+    records ``skipped_images`` and ``skipped_steps`` in the history, and its
+    ``train_loss`` is the mean over the steps taken. ``rows_`` holds every
+    skipped dataset row.
+    """
+
+    def initialize(self):
+        self.rows_ = set()
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._images = 0
+        self._steps = getattr(net, "skipped_steps_", 0)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        X = batch[0] if isinstance(batch, (tuple, list)) else None
+        if isinstance(X, dict) and "skipped" in X:
+            rows = X.pop("skipped").tolist()
+            self.rows_.update(rows)
+            self._images += len(rows)
+
+    def on_epoch_end(self, net, **kwargs):
+        steps = getattr(net, "skipped_steps_", 0) - self._steps
+        if self._images:
+            net.history.record("skipped_images", self._images)
+        if steps:
+            net.history.record("skipped_steps", steps)
+            losses = [b["train_loss"] for b in train_batches(net.history[-1]) if math.isfinite(b["train_loss"])]
+            sizes = [b["train_batch_size"] for b in train_batches(net.history[-1])
+                     if math.isfinite(b["train_loss"])]
+            if losses:
+                net.history.record("train_loss", sum(v * n for v, n in zip(losses, sizes)) / sum(sizes))
+
+
 class RecordLossParts(Callback):
     """Record per-modality losses (``train_loss_<m>``, ``valid_loss_<m>``) in the history.
 
-    Reads ``net.criterion_.last_parts`` (a dict of floats) after every batch.
+    Reads ``net.criterion_.last_parts`` (a dict of floats) after every batch and
+    records it with the batch; at the end of the epoch the means over the
+    epoch's batches (weighted by their sizes; a fit resumed mid-epoch includes
+    the batches before the interruption) enter the epoch's row.
     """
-
-    def on_epoch_begin(self, net, **kwargs):
-        self._sums = {}
 
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
         parts = getattr(net.criterion_, "last_parts", None) or {}
         prefix = "train" if training else "valid"
-        n = len(batch[1]) if batch is not None else 1
         for name, value in parts.items():
-            total, count = self._sums.get((prefix, name), (0.0, 0))
-            self._sums[(prefix, name)] = (total + value * n, count + n)
+            net.history.record_batch(f"{prefix}_loss_{name}", float(value))
 
     def on_epoch_end(self, net, **kwargs):
+        sums = {}
+        for b in net.history[-1].get("batches", []):
+            for key, value in b.items():
+                prefix = key.split("_", 1)[0]
+                if not key.startswith(("train_loss_", "valid_loss_")) or not math.isfinite(value):
+                    continue
+                n = b.get(f"{prefix}_batch_size", 1)
+                total, count = sums.get(key, (0.0, 0))
+                sums[key] = (total + value * n, count + n)
         if across_processes(net):
             # every process's sums, merged: each records the global means
             import torch.distributed as dist
 
             everyone = [None] * world()[1]
-            dist.all_gather_object(everyone, self._sums)
-            merged = {}
-            for sums in everyone:
-                for key, (total, count) in sums.items():
-                    t0, c0 = merged.get(key, (0.0, 0))
-                    merged[key] = (t0 + total, c0 + count)
-            self._sums = merged
-        for (prefix, name), (total, count) in sorted(self._sums.items()):
-            net.history.record(f"{prefix}_loss_{name}", total / max(count, 1))
+            dist.all_gather_object(everyone, sums)
+            sums = {}
+            for part in everyone:
+                for key, (total, count) in part.items():
+                    t0, c0 = sums.get(key, (0.0, 0))
+                    sums[key] = (t0 + total, c0 + count)
+        for key, (total, count) in sorted(sums.items()):
+            net.history.record(key, total / max(count, 1))
 
 
 def steps_per_epoch(net, n_samples: int) -> int:
@@ -278,7 +403,7 @@ class CosineSchedule(Callback):
     def on_train_begin(self, net, X=None, **kwargs):
         n = len(X) if X is not None else 0
         self.total_steps_ = steps_per_epoch(net, n) * int(net.max_epochs)
-        self.step_ = sum(int(row.get("train_batch_count", 0)) for row in net.history)
+        self.step_ = sum(int(row.get("train_batch_count", len(train_batches(row)))) for row in net.history)
         self.base_lrs_ = [group.get("initial_lr", net.lr) for group in net.optimizer_.param_groups]
         for group, lr in zip(net.optimizer_.param_groups, self.base_lrs_):
             group.setdefault("initial_lr", lr)

@@ -39,7 +39,9 @@ from ..data import CohortDataset, as_dataset, collate_batch, individual_codes, i
 from ..data._schema import IMAGE
 from ..models import BatchAugment, ImageEncoder
 from ..models.contig import autocast_context
-from ._callbacks import RecordLossParts, TrainingControl, has_checkpoint, load_checkpoint
+from ._callbacks import Interruption, RecordLossParts, SkippedData, TrainingControl, load_checkpoint
+from ._checkpoint import FolderLock, check_fingerprint, fingerprint, has_checkpoint
+from ._net import EpochOrder, TrainingInterrupted, TrainingNet
 
 #: The authors' ContIG and fine-tuning augmentation (random rotation up to 20
 #: degrees, horizontal flip), applied on the device.
@@ -122,6 +124,9 @@ TRAINING_CONSTRAINTS: dict = {
     "num_workers": [Interval(Integral, 0, None, closed="left")],
     "checkpoint_dir": [str, os.PathLike, None],
     "resume": ["boolean"],
+    "checkpoint_every": [Interval(Integral, 1, None, closed="left"), str, None],
+    "on_nonfinite": [StrOptions({"raise", "skip"})],
+    "on_bad_image": [StrOptions({"raise", "skip"})],
     "random_state": ["random_state"],
     "callbacks": [list, None],
     "verbose": ["verbose"],
@@ -163,9 +168,35 @@ _TRAINING_PARAMS_DOC = """batch_size : int or "auto", default={batch_size}
         DataLoader worker processes reading (and decoding) batches, in training
         and inference.
     checkpoint_dir : str or Path, default=None
-        Write a checkpoint after every epoch (weights, optimizer state, history).
+        Write a checkpoint after every epoch (weights, optimizer state, RNG
+        states, history, and a fingerprint of the parameters and data), whole
+        or not at all. One fit at a time may use a folder (a ``lock`` file).
+        On SIGTERM or SIGINT the fit finishes its step, writes a mid-epoch
+        checkpoint and raises :class:`~sklearn_contig.training.TrainingInterrupted`.
     resume : bool, default=False
-        Continue from the checkpoint in ``checkpoint_dir`` when there is one.
+        Continue from the checkpoint in ``checkpoint_dir`` when there is one,
+        mid-epoch included, as the uninterrupted fit would have (on CPU to
+        float precision). A checkpoint written by a fit with other data or
+        other parameters is refused (``ValueError``); ``max_epochs``,
+        ``patience``, ``verbose``, ``num_workers``, ``device``, ``precision``,
+        ``compile``, ``callbacks`` and the fault options may change.
+    checkpoint_every : int, str or None, default=None
+        Also checkpoint in the middle of epochs, every this many optimizer
+        steps (int) or this much time (``"30min"``, ``"2h"``), against hard
+        kills (SIGKILL, node failure). Needs ``checkpoint_dir``; one process
+        only (across processes checkpoints are written at epoch ends).
+    on_nonfinite : {{"raise", "skip"}}, default="raise"
+        A non-finite training loss or gradient stops the fit with a
+        :class:`~sklearn_contig.training.NonFiniteLoss` naming the epoch and
+        batch (the weights of that step are not applied; the last checkpoint
+        stays), or ``"skip"``: the step is not applied and is counted
+        (``skipped_steps`` in the history).
+    on_bad_image : {{"raise", "skip"}}, default="raise"
+        An image file that cannot be read during training raises a
+        ``ValueError`` naming its sample and file, or ``"skip"``: the sample
+        leaves its batch, ``skipped_samples_`` lists it and the history counts
+        it (``skipped_images``). ``read_images(..., check=True)`` finds such
+        files before a fit.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, the validation split, shuffling and augmentation;
         CPU runs are repeatable.
@@ -229,7 +260,10 @@ TRAINING_ATTRS_DOC = """net_ : skorch.NeuralNet
     batch_size_ : int
         The batch size trained with (``batch_size`` resolved).
     n_train_samples_, n_valid_samples_ : int
-        Samples trained on and held out for early stopping."""
+        Samples trained on and held out for early stopping.
+    skipped_samples_ : ndarray
+        Samples left out of training because their image could not be read
+        (``on_bad_image="skip"``); empty otherwise."""
 
 
 class NetEstimator(BaseEstimator):
@@ -286,18 +320,17 @@ class NetEstimator(BaseEstimator):
         return BatchAugment(**params)
 
     @staticmethod
-    def _normalization(encoder, ds, rows, seed) -> None:
+    def _normalization(encoder, ds, rows, seed, on_bad_image="raise") -> None:
         """Per-channel statistics of up to 256 training images, set on ``encoder``."""
         rng = np.random.default_rng(seed)
         take = np.sort(rng.choice(rows, size=min(len(rows), 256), replace=False))
-        X, _ = CohortDataset(ds, [], indices=take).__getitems__(np.arange(len(take)))
+        X, _ = CohortDataset(ds, [], indices=take, on_bad_image=on_bad_image).__getitems__(np.arange(len(take)))
         with torch.no_grad():
             x = encoder.to_unit(X["image"])
         dims = (0,) if x.ndim == 2 else (0, 2, 3)
         encoder.set_normalization(x.mean(dim=dims), x.std(dim=dims))
 
-    def _make_net(self, module, criterion, train_data, valid_data, device):
-        from skorch import NeuralNet
+    def _make_net(self, module, criterion, train_data, valid_data, device, *, sampler=None, fingerprint=None):
         from skorch.callbacks import ProgressBar
         from skorch.helper import predefined_split
 
@@ -306,9 +339,11 @@ class NetEstimator(BaseEstimator):
         patience = self.patience if monitor is not None else None
         callbacks = [
             ("loss_parts", RecordLossParts()),
+            ("skipped", SkippedData()),
             *self._fit_callbacks(),
             ("control", TrainingControl(patience=patience, monitor=monitor or "valid_loss",
-                                        dirname=self.checkpoint_dir)),
+                                        dirname=self.checkpoint_dir, fingerprint=fingerprint)),
+            ("interruption", Interruption(every=self.checkpoint_every, sampler=sampler)),
         ]
         if int(self.verbose) > 1:
             callbacks.append(("progress", ProgressBar()))
@@ -320,7 +355,10 @@ class NetEstimator(BaseEstimator):
             "pin_memory": pin,
             "persistent_workers": self.num_workers > 0,
         }
-        net_cls, extra = NeuralNet, {"device": device}
+        # one process: the resumable epoch order; across processes the
+        # accelerated net's shuffling (a generator seeded from the global RNG)
+        order = {"shuffle": False, "sampler": sampler} if sampler is not None else {"shuffle": True}
+        net_cls, extra = TrainingNet, {"device": device}
         if self.accelerator is not None:
             from ._accelerate import AcceleratedNet, discard, print_on_main
 
@@ -328,7 +366,7 @@ class NetEstimator(BaseEstimator):
             sink = print_on_main if int(self.verbose) else discard
             net_cls, extra = AcceleratedNet, {"accelerator": self.accelerator, "device": None,
                                               "callbacks__print_log__sink": sink}
-        return net_cls(
+        net = net_cls(
             module=module,
             criterion=criterion,
             optimizer=torch.optim.Adam,
@@ -340,7 +378,7 @@ class NetEstimator(BaseEstimator):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size_,
             train_split=None if valid_data is None else predefined_split(valid_data),
-            iterator_train__shuffle=True,
+            **{f"iterator_train__{k}": v for k, v in order.items()},
             iterator_train__drop_last=len(train_data) > self.batch_size_,
             **{f"iterator_train__{k}": v for k, v in loader.items()},
             **{f"iterator_valid__{k}": v for k, v in loader.items()},
@@ -348,6 +386,28 @@ class NetEstimator(BaseEstimator):
             verbose=int(self.verbose),
             **extra,
         )
+        net.on_nonfinite = self.on_nonfinite
+        net.checkpoint_dir = self.checkpoint_dir
+        return net
+
+    def _check_fault_options(self) -> None:
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir")
+        every = self.checkpoint_every
+        if every is not None:
+            if self.checkpoint_dir is None:
+                raise ValueError("checkpoint_every needs checkpoint_dir")
+            if isinstance(every, str):
+                text = every.strip().lower()
+                number = text[:-3] if text.endswith("min") else text[:-1] if text.endswith("h") else None
+                try:
+                    ok = number is not None and float(number) > 0
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise ValueError(
+                        f"checkpoint_every must be a number of steps or a time like '30min' or '2h', got {every!r}"
+                    )
 
     # -------------------------------------------------------------------- fit
     def _fit_net(self, ds, rows, *, modalities=(), y=None) -> CohortDataset:
@@ -355,12 +415,29 @@ class NetEstimator(BaseEstimator):
 
         Splits ``rows`` by individual, builds the datasets, the encoder (with
         normalisation statistics when it is not pretrained), the module and the
-        skorch net, resumes from ``checkpoint_dir`` when asked, trains for the
-        epochs left and sets the shared fitted attributes. Returns the training
-        data (its ``fill`` and ``indices`` are what subclasses keep).
+        skorch net, resumes from ``checkpoint_dir`` when asked (refusing a
+        checkpoint of another fit), trains for the epochs left and sets the
+        shared fitted attributes. Returns the training data (its ``fill`` and
+        ``indices`` are what subclasses keep).
         """
-        if self.resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir")
+        self._check_fault_options()
+        accelerator = self.accelerator
+        main = accelerator is None or accelerator.is_main_process
+        stamp = None
+        if self.checkpoint_dir is not None:
+            stamp = fingerprint(self, ds, rows, modalities, y)
+            if self.resume and has_checkpoint(self.checkpoint_dir):
+                check_fingerprint(self.checkpoint_dir, stamp)
+        lock = FolderLock(self.checkpoint_dir) if self.checkpoint_dir is not None and main else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            return self._train(ds, rows, modalities, y, stamp)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _train(self, ds, rows, modalities, y, stamp):
         augment = self._augment_module(self._working_size(ds))
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -374,17 +451,18 @@ class NetEstimator(BaseEstimator):
         cuda = device.startswith("cuda")
         codes = individual_codes(ds)
         make = self._dataset_class
+        bad = self.on_bad_image
         with torch.random.fork_rng(devices=[torch.device(device).index or 0] if cuda else []):
             torch.manual_seed(seed)
-            train_data = make(ds, modalities, indices=train_rows, y=y, codes=codes)
+            train_data = make(ds, modalities, indices=train_rows, y=y, codes=codes, on_bad_image=bad)
             valid_data = (
-                make(ds, modalities, indices=valid_rows, fill=train_data.fill, y=y, codes=codes)
+                make(ds, modalities, indices=valid_rows, fill=train_data.fill, y=y, codes=codes, on_bad_image=bad)
                 if len(valid_rows)
                 else None
             )
             encoder, pretrained = self._initial_encoder(ds)
             if not pretrained:
-                self._normalization(encoder, ds, train_rows, seed)
+                self._normalization(encoder, ds, train_rows, seed, on_bad_image=bad)
             module = self._build_module(encoder, train_data)
             if self.sync_batchnorm:
                 module = convert_sync_batchnorm(module, device)
@@ -395,15 +473,28 @@ class NetEstimator(BaseEstimator):
                 module = module.to(memory_format=torch.channels_last)
             if self.compile:
                 encoder.backbone.compile()
-            net = self._make_net(module, self._build_criterion(), train_data, valid_data, device)
+            sampler = EpochOrder(len(train_data)) if accelerator is None else None
+            net = self._make_net(module, self._build_criterion(), train_data, valid_data, device,
+                                 sampler=sampler, fingerprint=stamp)
             net.initialize()
+            mid_epoch = False
             if self.resume and has_checkpoint(self.checkpoint_dir):
-                load_checkpoint(net, self.checkpoint_dir)
-            done = len(net.history)
+                record = load_checkpoint(net, self.checkpoint_dir)
+                position = record["position"]
+                if position is not None and sampler is not None:
+                    sampler.resume_at(position["order"].tolist(), position["consumed"], record["rng"])
+                    net.continue_epoch = mid_epoch = True
+                elif position is not None:  # across processes: restart the open epoch
+                    net.history.pop()
+            done = len(net.history) - int(mid_epoch)
             stopped = done > 0 and net.history[-1].get("stopped_early", False)
             remaining = 0 if stopped else self.max_epochs - done
             if remaining > 0:
                 net.partial_fit(train_data, epochs=remaining)
+        callbacks = dict(net.callbacks_)
+        interrupted = callbacks["interruption"].interrupted_
+        if interrupted is not None:
+            self._raise_interrupted(interrupted)
         net.train_split = None  # drop the reference to the data
         if accelerator is not None:
             # identical weights and buffers (BatchNorm statistics, memory banks)
@@ -419,8 +510,20 @@ class NetEstimator(BaseEstimator):
         self.pretrained_ = pretrained
         self.n_train_samples_ = len(train_rows)
         self.n_valid_samples_ = len(valid_rows)
-        self.best_epoch_ = dict(net.callbacks_)["control"].best_epoch_
+        self.best_epoch_ = callbacks["control"].best_epoch_
+        self.skipped_samples_ = np.asarray(ds["sample"].values)[sorted(callbacks["skipped"].rows_)]
         return train_data
+
+    def _raise_interrupted(self, info) -> None:
+        where = f"epoch {info['epoch']}" + (f", batch {info['batch']}" if info["batch"] else " (its end)")
+        if self.checkpoint_dir is None:
+            state = "nothing was saved (no checkpoint_dir)"
+        elif info["saved"]:
+            state = f"its state is saved in {self.checkpoint_dir}; fit again with resume=True to continue from there"
+        else:
+            state = (f"the last epoch-end checkpoint in {self.checkpoint_dir} is kept; fit again with "
+                     "resume=True to restart the interrupted epoch")
+        raise TrainingInterrupted(f"{type(self).__name__} training stopped by {info['signal']} at {where}: {state}.")
 
     @property
     def history_(self):

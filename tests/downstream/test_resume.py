@@ -53,7 +53,7 @@ def test_killed_classifier_fit_resumes_to_the_uninterrupted_history(tmp_path):
     script = tmp_path / "fit.py"
     script.write_text(textwrap.dedent(_SCRIPT.format(data=_DATA, params=PARAMS, ckpt=str(ckpt))))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    history = ckpt / "history.json"
+    history = ckpt / "latest" / "history.json"
     deadline = time.time() + 240
     while time.time() < deadline:
         if history.exists():

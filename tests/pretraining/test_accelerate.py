@@ -15,7 +15,7 @@ def test_contig_fits_through_an_accelerator(cohort, fast, tmp_path):
     model.fit(cohort)
     assert type(model.net_).__name__ == "AcceleratedNet"
     assert [row["epoch"] for row in model.history_] == [1, 2]
-    assert (tmp_path / "last_module.safetensors").is_file()
+    assert (tmp_path / "latest" / "last_module.safetensors").is_file()
     Z = model.transform(cohort)
     assert Z.shape == (96, 512) and np.isfinite(Z).all()
     # the fitted estimator keeps no Accelerator and pickles

@@ -247,7 +247,7 @@ def test_killed_fit_resumes_from_checkpoint(tmp_path, make_toy):
     toy_source = textwrap.dedent(inspect.getsource(make_toy))
     script.write_text(_SCRIPT.format(toy_source=toy_source, ckpt=str(ckpt)))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    history = ckpt / "history.json"
+    history = ckpt / "latest" / "history.json"
     deadline = time.time() + 240
     while time.time() < deadline:
         if history.exists():
@@ -289,6 +289,6 @@ def test_early_stopping_restores_best_epoch_and_keeps_history_complete(cohort, f
     if len(history) < 6:
         assert history[-1]["stopped_early"] and len(history) == best + 2
     # the weights in use are the best epoch's, as written to the checkpoint folder
-    saved = load_file(str(tmp_path / "best_module.safetensors"))
+    saved = load_file(str(tmp_path / "latest" / "best_module.safetensors"))
     for name, value in model.module_.state_dict().items():
         np.testing.assert_array_equal(value.cpu().numpy(), saved[name].numpy())
