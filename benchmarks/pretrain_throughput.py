@@ -30,7 +30,7 @@ import torch
 from sklearn_contig.data import read_images
 from sklearn_contig.datasets import make_imaging_genetics, write_image_folder
 from sklearn_contig.pretraining import ContIGPretrainer
-from sklearn_contig.pretraining._base import resolve_device, resolve_precision
+from sklearn_contig.training import resolve_device, resolve_precision
 
 CONFIGS = {
     "cpu": dict(encoder="resnet18", image_size=128, batch_size=32, n=256, epochs=3, repeats=3,

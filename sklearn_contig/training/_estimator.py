@@ -491,6 +491,8 @@ class NetEstimator(BaseEstimator):
             remaining = 0 if stopped else self.max_epochs - done
             if remaining > 0:
                 net.partial_fit(train_data, epochs=remaining)
+        if sampler is not None:
+            sampler.order = None  # the fitted net does not keep the last epoch's order
         callbacks = dict(net.callbacks_)
         interrupted = callbacks["interruption"].interrupted_
         if interrupted is not None:
