@@ -39,6 +39,9 @@ def _modality_ids(name: str, arr: xr.DataArray) -> tuple[np.ndarray, str]:
         ids = arr[row_dim].values
     else:
         raise ValueError(f"modality {name!r} has no individual ids (no {row_dim!r} coordinate)")
+    missing = np.flatnonzero(pd.isna(np.asarray(ids)))
+    if len(missing):
+        raise ValueError(f"modality {name!r} has missing individual ids (None or NaN) at rows {missing[:5].tolist()}")
     ids = np.asarray(ids).astype(str)
     index = pd.Index(ids)
     if index.has_duplicates:

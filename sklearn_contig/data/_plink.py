@@ -233,6 +233,9 @@ def write_plink(
         coords["iid"] = np.array([f"iid{i}" for i in range(n)])
     if "sid" not in coords:
         coords["sid"] = np.array([f"snp{j}" for j in range(p)])
+    missing = np.flatnonzero(pd.isna(np.asarray(coords["iid"])))
+    if len(missing):
+        raise ValueError(f"iid has missing ids (None or NaN) at positions {missing[:5].tolist()}")
     iid_arr = np.asarray(coords["iid"]).astype(str)
     if len(iid_arr) != n:
         raise ValueError(f"iid has {len(iid_arr)} entries for {n} rows of genotypes")

@@ -26,6 +26,9 @@ IMAGE = "image"
 #: Conventional feature dimension per modality name.
 FEATURE_DIMS = {"snp": "snp_id", "pgs": "pgs_id", "burden": "gene"}
 
+#: Names of the cohort's dimensions and coordinates; no modality can take them.
+RESERVED = ("sample", "individual", IMAGE, "channel", "y", "x", "feature")
+
 #: How partial NaN inside a present row is imputed, per modality name
 #: (``"mode"`` for genotypes, ``"mean"`` otherwise).
 IMPUTATION = {"snp": "mode"}
@@ -114,7 +117,10 @@ def from_arrays(
     """
     n = None
     if image is not None:
-        image_arr = np.array(image, copy=True)
+        try:
+            image_arr = np.array(image, copy=True)
+        except ValueError as exc:
+            raise ValueError(f"image must be an array of equal-sized rows: {exc}") from None
         if image_arr.ndim not in (2, 4):
             raise ValueError(
                 "image must have shape (sample, channel, y, x) or (sample, feature), "
@@ -122,10 +128,25 @@ def from_arrays(
             )
         n = image_arr.shape[0]
     first_index = None
+    feature_names = dict(feature_names or {})
+    unknown = sorted(set(feature_names) - set(modalities))
+    if unknown:
+        raise ValueError(f"feature_names names modalities that are not given: {unknown}")
     for name, values in modalities.items():
+        if name in RESERVED or name in {feature_dim(m) for m in modalities}:
+            raise ValueError(
+                f"modality {name!r} has the name of a dimension or coordinate of the cohort; rename it"
+            )
+        if name in (labels or {}):
+            raise ValueError(f"{name!r} is given both as a modality and as a label")
         if isinstance(values, pd.DataFrame) and first_index is None:
             first_index = values.index
-        m = len(values)
+        try:
+            m = len(values)
+        except TypeError:
+            raise TypeError(
+                f"modality {name!r} must be a 2-D array (sample, feature), got {type(values).__name__}"
+            ) from None
         if n is None:
             n = m
         elif m != n:
@@ -141,18 +162,16 @@ def from_arrays(
             else np.arange(n).astype(str)
         )
     sample_ids = np.asarray(sample_ids)
-    if len(sample_ids) != n:
-        raise ValueError(f"sample_ids has {len(sample_ids)} entries, expected {n}")
     individual_ids = sample_ids if individual_ids is None else np.asarray(individual_ids)
-    if len(individual_ids) != n:
-        raise ValueError(f"individual_ids has {len(individual_ids)} entries, expected {n}")
+    for what, ids in (("sample_ids", sample_ids), ("individual_ids", individual_ids)):
+        if ids.ndim != 1 or len(ids) != n:
+            raise ValueError(f"{what} must hold one id per sample ({n}), got shape {ids.shape}")
 
     coords = {"sample": sample_ids, "individual": ("sample", individual_ids)}
     data_vars = {}
     if image is not None:
         dims = ("sample", "channel", "y", "x") if image_arr.ndim == 4 else ("sample", "feature")
         data_vars[IMAGE] = xr.Variable(dims, image_arr, attrs={"kind": IMAGE})
-    feature_names = dict(feature_names or {})
     for name, values in modalities.items():
         names = feature_names.get(name)
         if names is None and isinstance(values, pd.DataFrame):
@@ -170,6 +189,10 @@ def from_arrays(
         coords[fdim] = names
     for name, values in (labels or {}).items():
         arr = np.array(values.values if hasattr(values, "values") else values, copy=True)
+        if arr.ndim == 0 or len(arr) != n:
+            raise ValueError(
+                f"label {name!r} must have one entry per sample ({n}), got shape {arr.shape}"
+            )
         dims = ("sample",) + tuple(f"{name}_dim_{k}" for k in range(1, arr.ndim))
         if arr.ndim == 3:
             dims = ("sample", "y", "x")
@@ -291,6 +314,12 @@ def validate(
         raise ValueError("ds has no 'individual' coordinate on the 'sample' dimension")
     if ds["individual"].dims != ("sample",):
         raise ValueError("coordinate 'individual' must have dims ('sample',)")
+    for coord in ("sample", "individual"):
+        missing = np.flatnonzero(pd.isna(np.asarray(ds[coord].values)))
+        if len(missing):
+            raise ValueError(
+                f"coordinate {coord!r} has missing ids (None or NaN) at positions {missing[:5].tolist()}"
+            )
     if require_image:
         if IMAGE not in ds:
             raise ValueError("ds has no 'image' variable")
@@ -302,6 +331,8 @@ def validate(
             )
         if img.dtype.kind not in "biuf":
             raise TypeError(f"variable 'image' must be numeric, got dtype {img.dtype}")
+        if 0 in img.shape[1:]:
+            raise ValueError(f"variable 'image' is empty along a dimension: dims {img.dims}, shape {img.shape}")
         if img.dtype.kind == "f" and not _is_lazy(img):
             if not np.isfinite(img.values).all():
                 raise ValueError("variable 'image' has non-finite values (NaN or inf)")
@@ -330,6 +361,8 @@ def validate(
             )
         if var.dtype.kind not in "biuf":
             raise TypeError(f"modality {name!r} must be numeric, got dtype {var.dtype}")
+        if var.shape[1] == 0:
+            raise ValueError(f"modality {name!r} has no feature (shape {var.shape})")
         data = var.values  # checked in column blocks: no full-size float64 copy
         present = np.zeros(data.shape[0], dtype=bool)
         for start in range(0, data.shape[1], 1024):

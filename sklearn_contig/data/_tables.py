@@ -51,21 +51,32 @@ def _read_table(source, sep) -> tuple[pd.DataFrame, str]:
     return table, path
 
 
+def _id_index(values, name, where: str) -> pd.Index:
+    """Ids as a str Index named ``name``; a missing id (None, NaN) raises."""
+    values = np.asarray(values)
+    missing = np.flatnonzero(pd.isna(values))
+    if len(missing):
+        raise ValueError(
+            f"{where}: id column {name!r} has missing ids (None or NaN) in rows {missing[:5].tolist()}"
+        )
+    return pd.Index(values.astype(str), name=name)
+
+
 def _find_id_column(table: pd.DataFrame, id_column, where: str) -> pd.Index:
     if id_column is not None:
         if id_column in table.columns:
-            return pd.Index(table[id_column].astype(str).to_numpy(), name=id_column)
+            return _id_index(table[id_column].to_numpy(), id_column, where)
         if table.index.name == id_column:
-            return pd.Index(table.index.astype(str).to_numpy(), name=id_column)
+            return _id_index(table.index.to_numpy(), id_column, where)
         raise ValueError(
             f"{where}: id_column {id_column!r} is not a column; columns are "
             f"{list(table.columns)[:10]}"
         )
     for name in ID_COLUMNS:
         if name in table.columns:
-            return pd.Index(table[name].astype(str).to_numpy(), name=name)
+            return _id_index(table[name].to_numpy(), name, where)
     if table.index.name in ID_COLUMNS:
-        return pd.Index(table.index.astype(str).to_numpy(), name=table.index.name)
+        return _id_index(table.index.to_numpy(), table.index.name, where)
     raise ValueError(
         f"{where}: no individual id column found; expected one of {list(ID_COLUMNS)} "
         f"(or pass id_column=...), got columns {list(table.columns)[:10]}"
