@@ -20,7 +20,8 @@ from torch import nn
 
 from .._compat import HasMethods, StrOptions
 from ..data import as_dataset
-from ..data._schema import IMAGE
+from ..data._errors import named_errors
+from ..data._schema import IMAGE, validate
 from ..models import DownstreamModule, ImageEncoder, ImageEncoderName, load_encoder
 from ..pretraining._base import PRETRAINED_WEIGHTS_DOC, check_pretrained_weights, start_from_weights
 from ..training import TRAINING_ATTRS_DOC, CosineSchedule, NetEstimator, training_params_doc
@@ -135,6 +136,7 @@ class BaseDownstream(NetEstimator):
                 raise ValueError(
                     f"X has {ds.sizes.get('sample', 0)} sample(s); at least 2 are needed to fit"
                 )
+            validate(ds, [], require_image=True, min_samples=0)
             if reset:
                 for attr in ("n_features_in_", "feature_names_in_"):
                     if hasattr(self, attr):
@@ -144,17 +146,19 @@ class BaseDownstream(NetEstimator):
             X = X.values
         if isinstance(X, torch.Tensor):
             X = X.detach().cpu().numpy()
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            allow_nd=True,
-            dtype="numeric",
-            ensure_min_samples=2 if reset else 1,
-        )
-        if X.ndim not in (2, 4):
+        with named_errors("X"):
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                allow_nd=True,
+                dtype="numeric",
+                ensure_min_samples=2 if reset else 1,
+            )
+        if X.ndim not in (2, 4) or 0 in X.shape[1:]:
             raise ValueError(
-                f"X must be images (n, channel, y, x) or flat features (n, d), got shape {X.shape}"
+                f"X must be images (n, channel, y, x) or flat features (n, d), none of them empty; "
+                f"got shape {X.shape}"
             )
         if not X.flags.writeable:
             X = X.copy()

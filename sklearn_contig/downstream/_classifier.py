@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 
 from .._compat import StrOptions
+from ..data._errors import named_errors
 from ..losses import CoralLoss, CrossEntropyLoss, MultilabelBCELoss
 from ..metrics import micro_roc_auc, quadratic_weighted_kappa
 from ..models import CoralHead
@@ -150,14 +151,22 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
             raise ValueError(
                 f"task={self.task!r} needs a 1-D y, got shape {y.shape} (a 2-D indicator y is multilabel)"
             )
-        y = column_or_1d(y, warn=True)
+        with named_errors("y"):
+            y = column_or_1d(y, warn=True)
         missing = pd.isna(y) if y.dtype.kind == "O" else (~np.isfinite(y) if y.dtype.kind == "f" else None)
         if missing is not None and np.any(missing):
             raise ValueError(
                 f"y contains NaN or infinite labels ({int(np.sum(missing))} of {len(y)}, e.g. row "
                 f"{int(np.flatnonzero(missing)[0])}); drop those samples before fitting"
             )
-        check_classification_targets(y)
+        if y.dtype.kind == "O":
+            try:
+                np.unique(y)
+            except TypeError:
+                kinds = sorted({type(v).__name__ for v in y})
+                raise TypeError(f"y mixes label types {kinds}; give labels of one type") from None
+        with named_errors("y"):
+            check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(

@@ -7,6 +7,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_array
 from torch import nn
 
+from ..data._errors import named_errors
 from ..losses import MSELoss
 from ._base import COMMON_ATTRS, COMMON_PARAMS, BaseDownstream
 
@@ -44,7 +45,8 @@ class ContIGRegressor(RegressorMixin, BaseDownstream):
     """
 
     def _encode_y(self, y, ds):
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        with named_errors("y"):
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if y.ndim > 2:
             raise ValueError(f"y must have shape (n,) or (n, n_outputs), got {y.shape}")
         self._y_1d = y.ndim == 1

@@ -70,6 +70,8 @@ class ContIGSegmenter(BaseDownstream):
                 f"masks must have shape (n, h, w) or (n, k, h, w) matching the images' "
                 f"(h, w) = {tuple(img.shape[-2:])}; got masks of shape {y.shape}"
             )
+        if y.ndim == 4 and y.shape[1] == 0:
+            raise ValueError(f"masks have no channel: shape {y.shape}; give (n, h, w) or (n, k, h, w) with k >= 1")
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise ValueError("masks contain NaN or infinite values")
         values = np.unique(y)

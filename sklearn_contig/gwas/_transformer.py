@@ -18,6 +18,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._compat import Interval, StrOptions, _fit_context
+from ..data._errors import named_errors
 
 #: Built-in aggregations over the images of one individual.
 _AGGREGATIONS = ("mean", "median")
@@ -101,7 +102,8 @@ def _embedding_frame(X, individual, individuals):
         values = X.to_numpy()
     else:
         values = X
-    values = check_array(values, dtype=np.float64, input_name="X")
+    with named_errors("X"):
+        values = check_array(values, dtype=np.float64, input_name="X")
     n = len(values)
 
     if individual is not None:
@@ -125,6 +127,9 @@ def _embedding_frame(X, individual, individuals):
         ids = sample_ids
     else:
         ids = np.arange(n)
+    missing = np.flatnonzero(pd.isna(np.asarray(ids)))
+    if len(missing):
+        raise ValueError(f"individual ids are missing (None or NaN) for rows {missing[:5].tolist()} of X")
     return values, ids, sample_ids, feature_names
 
 
@@ -384,6 +389,8 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         if self.covariates is None:
             return np.ones((len(index), 1)), keep, []
         cov = self.covariates
+        if cov.shape[1] == 0:
+            raise ValueError("covariates has no column; pass covariates=None to regress on the intercept only")
         if not cov.index.is_unique:
             dup = list(cov.index[cov.index.duplicated()][:5])
             raise ValueError(f"covariates have duplicate individual ids, e.g. {dup}")
@@ -420,6 +427,13 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
             z = design.to_numpy(dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError("covariates must be numeric or categorical") from None
+        if not np.isfinite(z).all():
+            cols = [str(c) for c in design.columns[~np.isfinite(z).all(axis=0)]]
+            raise ValueError(f"covariates have infinite values in columns {cols}")
+        if fitting and len(z) < 2:
+            raise ValueError(
+                f"covariates leave {len(z)} individual(s) with complete covariates; at least 2 are needed to fit"
+            )
         return np.column_stack([np.ones(len(z)), z]), keep, list(design.columns)
 
     def _prepare(self, X, individual):
