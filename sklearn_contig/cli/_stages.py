@@ -108,7 +108,9 @@ def synthetic(out, *, n_individuals=300, image_size=32, masks=True, **kwargs) ->
         for j, col in enumerate(ds[dim].values):
             labels[f"{name}_{col}"] = ds[name].values[:, j]
     labels.to_csv(out / "labels.csv", index=False)
-    paths = {"images": str(out / "images"), "genotypes": str(out / "genotypes.bed"),
+    # the index, not the folder: a folder's file names are sample ids, and with two
+    # eyes per person those are not the individual ids the genetics are keyed by
+    paths = {"images": str(out / "images" / "images.csv"), "genotypes": str(out / "genotypes.bed"),
              "pgs": str(out / "pgs.csv"), "burden": str(out / "burden.csv"),
              "labels": str(out / "labels.csv"), "truth": str(out / "truth.json"),
              "traits": str(out / "traits.csv")}

@@ -133,3 +133,13 @@ def test_prepare_images_writes_a_zarr_store(tmp_path):
     opened = open_zarr(store)
     assert opened["image"].shape == (5, 3, 16, 16)
     assert sorted(map(str, opened["sample"].values)) == sorted(map(str, ds["sample"].values))
+
+
+def test_synthetic_stage_with_two_eyes_reads_back_with_its_genetics(tmp_path):
+    from sklearn_contig.cli._cohort import load_cohort
+    from sklearn_contig.cli._stages import synthetic
+
+    p = synthetic(tmp_path / "syn", n_individuals=10, image_size=16, eyes=2, masks=False, n_snps=30, n_pgs=5,
+                  n_genes=5, simulator="independent")
+    ds = load_cohort(p["images"], image_size=16, pgs=p["pgs"])
+    assert ds.sizes["sample"] == 20 and len(set(ds["individual"].values.tolist())) == 10
