@@ -119,6 +119,8 @@ class BasePretrainer(TransformerMixin, NetEstimator):
         return ds
 
     def _check_image_for_encoder(self, ds) -> None:
+        if IMAGE not in ds:
+            raise ValueError(f"X has no {IMAGE!r} variable: a pretrainer needs images")
         img = ds[IMAGE]
         if self.image_encoder == "mlp":
             if img.ndim != 2:

@@ -152,8 +152,6 @@ def test_segmenter_refuses_masks_without_channel():
     _refused_before_training(model, IMAGES, np.zeros((8, 0, 16, 16), np.uint8), match="masks have no channel")
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="BasePretrainer.fit reads ds['image'] (_check_image_for_encoder) before validate()")
 @pytest.mark.parametrize("cls", [ContIGPretrainer, SimCLRPretrainer], ids=lambda c: c.__name__)
 def test_pretrainer_refuses_a_dataset_without_image(cls):
     ds = from_arrays(None, pgs=PGS)
