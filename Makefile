@@ -52,7 +52,7 @@ browser:
 test: $(STAMP) plink browser
 	$(PY) -m ruff check .
 	$(MAKE) docs
-	$(PY) -m pytest -q --timeout=900
+	$(PY) -m pytest -q --timeout=900 --durations=30
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

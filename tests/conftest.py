@@ -15,14 +15,6 @@ def _seed():
     yield
 
 
-@pytest.fixture(autouse=True)
-def _doctest_tmpdir(request, tmp_path, monkeypatch):
-    """Doctests run in a temporary working directory."""
-    if isinstance(request.node, pytest.DoctestItem):
-        monkeypatch.chdir(tmp_path)
-    yield
-
-
 @pytest.fixture
 def one_thread():
     """Run a test on one torch thread.
