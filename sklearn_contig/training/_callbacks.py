@@ -240,10 +240,14 @@ class Interruption(Callback):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._previous[sig] = signal.signal(sig, self._handle)
 
-    def on_train_end(self, net, **kwargs):
-        for sig, handler in self._previous.items():
+    def restore_handlers(self) -> None:
+        """Put back the signal handlers of before the fit (also after a fit that raised)."""
+        for sig, handler in getattr(self, "_previous", {}).items():
             signal.signal(sig, handler)
         self._previous = {}
+
+    def on_train_end(self, net, **kwargs):
+        self.restore_handlers()
 
     def _position(self, net):
         row = net.history[-1]

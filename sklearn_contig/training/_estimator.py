@@ -489,8 +489,11 @@ class NetEstimator(BaseEstimator):
             done = len(net.history) - int(mid_epoch)
             stopped = done > 0 and net.history[-1].get("stopped_early", False)
             remaining = 0 if stopped else self.max_epochs - done
-            if remaining > 0:
-                net.partial_fit(train_data, epochs=remaining)
+            try:
+                if remaining > 0:
+                    net.partial_fit(train_data, epochs=remaining)
+            finally:  # skorch skips on_train_end when the loop raises
+                dict(net.callbacks_)["interruption"].restore_handlers()
         if sampler is not None:
             sampler.order = None  # the fitted net does not keep the last epoch's order
         callbacks = dict(net.callbacks_)

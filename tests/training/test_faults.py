@@ -202,8 +202,11 @@ def test_nonfinite_gradient_skip_is_counted_and_leaves_finite_weights():
 
 
 def test_nonfinite_gradient_raises_by_default():
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with pytest.raises(NonFiniteLoss, match="epoch 1, batch 3"):
         ContIGPretrainer(**PARAMS, callbacks=[At(1, 3, _nan_grad, hook="on_grad_computed")]).fit(cohort())
+    # a fit that raised leaves the signal handlers as they were
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 # ------------------------------------------------------------------- bad files
