@@ -21,6 +21,7 @@ they differ, the augmentation, the dataset class and extra callbacks.
 from __future__ import annotations
 
 import os
+import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -528,7 +529,10 @@ class NetEstimator(BaseEstimator):
         else:
             state = (f"the last epoch-end checkpoint in {self.checkpoint_dir} is kept; fit again with "
                      "resume=True to restart the interrupted epoch")
-        raise TrainingInterrupted(f"{type(self).__name__} training stopped by {info['signal']} at {where}: {state}.")
+        message = f"{type(self).__name__} training stopped by {info['signal']} at {where}: {state}."
+        if self.accelerator is None or self.accelerator.is_main_process:
+            print(message, file=sys.stderr, flush=True)  # an uncaught SystemExit with a status prints nothing
+        raise TrainingInterrupted(message)
 
     @property
     def history_(self):

@@ -49,9 +49,22 @@ class EpochOrder(Sampler):
 class TrainingInterrupted(SystemExit):
     """A fit stopped by SIGTERM/SIGINT after saving its state (see ``checkpoint_dir``).
 
-    A ``SystemExit``: uncaught, the process ends with the message and exit status 1,
-    without a traceback; ``except Exception`` does not swallow it.
+    A ``SystemExit``: uncaught, the process ends without a traceback, with exit
+    status :attr:`EXIT_STATUS` (75, ``EX_TEMPFAIL``: "try again"), which a job
+    script can tell from a failure (1) to requeue the job; the message is written to
+    stderr when it is raised. ``except Exception`` does not swallow it.
     """
+
+    #: Exit status of a process ended by an uncaught ``TrainingInterrupted``.
+    EXIT_STATUS = 75
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+        self.code = self.EXIT_STATUS
+
+    def __str__(self):
+        return self.message
 
 
 class NonFiniteLoss(FloatingPointError):

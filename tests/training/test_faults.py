@@ -117,7 +117,7 @@ def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_fit(tmp_path):
     script = tmp_path / "fit.py"
     script.write_text(textwrap.dedent(_SCRIPT.format(tests=os.path.dirname(__file__), ckpt=str(ckpt))))
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.returncode == TrainingInterrupted.EXIT_STATUS == 75, proc.stderr[-2000:]
     assert "not interrupted" not in proc.stdout
     assert "stopped by SIGTERM at epoch 2, batch" in proc.stderr and "resume=True" in proc.stderr
     assert "Traceback" not in proc.stderr
