@@ -14,16 +14,16 @@ from skorch.callbacks import Callback
 from .._distributed import agree, world
 from ._checkpoint import (
     BEST,
+    HISTORY,
+    OPTIMIZER,
+    PARAMS,
+    _state,
     checkpoint_folder,
     load_state_file,
     read_checkpoint,
     set_rng_state,
     write_checkpoint,
 )
-
-
-def _state(module) -> dict:
-    return {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
 
 
 def unwrapped(net):
@@ -64,10 +64,9 @@ def load_checkpoint(net, dirname) -> dict:
 
     record = read_checkpoint(dirname)
     folder = record["folder"]
-    unwrapped(net).load_state_dict(load_state_file(folder / "last_module.safetensors"))
-    net.optimizer_.load_state_dict(torch.load(folder / "last_optimizer.pt", map_location=net.device,
-                                              weights_only=True))
-    net.history = History.from_file(str(folder / "history.json"))
+    unwrapped(net).load_state_dict(load_state_file(folder / PARAMS))
+    net.optimizer_.load_state_dict(torch.load(folder / OPTIMIZER, map_location=net.device, weights_only=True))
+    net.history = History.from_file(str(folder / HISTORY))
     set_rng_state(record["rng"])
     return record
 
@@ -182,16 +181,26 @@ class TrainingControl(Callback):
         self.best_state_ = None  # do not keep a second copy of the weights on the estimator
 
 
-def _interval(every):
-    """``checkpoint_every`` as ``(steps, seconds)``: an int counts steps, "<x>min"/"<x>h" is time."""
+def checkpoint_interval(every):
+    """``checkpoint_every`` as ``(steps, seconds)``: an int counts steps, "<x>min"/"<x>h" is time.
+
+    Raises a ValueError for any other string or a time that is not positive.
+    """
     if every is None:
         return None, None
-    if isinstance(every, str):
-        text = every.strip().lower()
-        for suffix, scale in (("min", 60.0), ("h", 3600.0)):
-            if text.endswith(suffix):
-                return None, float(text[: -len(suffix)]) * scale
-    return int(every), None
+    if not isinstance(every, str):
+        return int(every), None
+    text = every.strip().lower()
+    for suffix, scale in (("min", 60.0), ("h", 3600.0)):
+        if text.endswith(suffix):
+            try:
+                seconds = float(text[: -len(suffix)]) * scale
+            except ValueError:
+                break
+            if seconds > 0:
+                return None, seconds
+            break
+    raise ValueError(f"checkpoint_every must be a number of steps or a time like '30min' or '2h', got {every!r}")
 
 
 class Interruption(Callback):
@@ -271,7 +280,7 @@ class Interruption(Callback):
             self.interrupted_ = {"signal": signal.Signals(self.requested_ or signal.SIGTERM).name,
                                  "epoch": int(row["epoch"]), "batch": len(train_batches(row)), "saved": saved}
             raise KeyboardInterrupt
-        steps, seconds = _interval(self.every)
+        steps, seconds = checkpoint_interval(self.every)
         due = (steps is not None and self._steps % steps == 0) or (
             seconds is not None and time.monotonic() - self._last >= seconds)
         if due:

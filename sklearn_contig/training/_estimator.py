@@ -40,7 +40,14 @@ from ..data import CohortDataset, as_dataset, collate_batch, individual_codes, i
 from ..data._schema import IMAGE
 from ..models import BatchAugment, ImageEncoder
 from ..models.contig import autocast_context
-from ._callbacks import Interruption, RecordLossParts, SkippedData, TrainingControl, load_checkpoint
+from ._callbacks import (
+    Interruption,
+    RecordLossParts,
+    SkippedData,
+    TrainingControl,
+    checkpoint_interval,
+    load_checkpoint,
+)
 from ._checkpoint import FolderLock, check_fingerprint, fingerprint, has_checkpoint
 from ._net import EpochOrder, TrainingInterrupted, TrainingNet
 
@@ -394,21 +401,10 @@ class NetEstimator(BaseEstimator):
     def _check_fault_options(self) -> None:
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        every = self.checkpoint_every
-        if every is not None:
+        if self.checkpoint_every is not None:
             if self.checkpoint_dir is None:
                 raise ValueError("checkpoint_every needs checkpoint_dir")
-            if isinstance(every, str):
-                text = every.strip().lower()
-                number = text[:-3] if text.endswith("min") else text[:-1] if text.endswith("h") else None
-                try:
-                    ok = number is not None and float(number) > 0
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise ValueError(
-                        f"checkpoint_every must be a number of steps or a time like '30min' or '2h', got {every!r}"
-                    )
+            checkpoint_interval(self.checkpoint_every)
 
     # -------------------------------------------------------------------- fit
     def _fit_net(self, ds, rows, *, modalities=(), y=None) -> CohortDataset:
