@@ -38,76 +38,32 @@ class BaseDownstream(NetEstimator):
     _parameter_constraints: dict = {
         "encoder": [None, str, os.PathLike, HasMethods(["get_encoder"]), ImageEncoder],
         "image_encoder": [ImageEncoderName(), None],
-        "pretrained_weights": [str, os.PathLike, None],
-        "weights_normalization": [StrOptions({"imagenet", "data"})],
         "freeze_encoder": ["boolean"],
         "target": [str, None],
         "lr_schedule": [StrOptions({"cosine", "constant"})],
         **NetEstimator._parameter_constraints,
     }
 
+    #: Few labelled samples: adaptive batch size and validation split, fewer
+    #: epochs, more weight decay and a quiet fit than the pretrainers.
+    _default_overrides: dict = dict(
+        batch_size="auto", max_epochs=50, weight_decay=1e-5, validation_fraction="auto", verbose=0,
+    )
+
     def __init__(
         self,
         *,
         encoder=None,
         image_encoder=None,
-        pretrained_weights=None,
-        weights_normalization="imagenet",
         freeze_encoder=False,
         target=None,
         lr_schedule="cosine",
-        image_size=None,
-        batch_size="auto",
-        max_epochs=50,
-        lr=1e-3,
-        weight_decay=1e-5,
-        augment=True,
-        validation_fraction="auto",
-        patience=5,
-        device="auto",
-        precision="auto",
-        compile=False,
-        num_workers=0,
-        checkpoint_dir=None,
-        resume=False,
-        checkpoint_every=None,
-        on_nonfinite="raise",
-        on_bad_image="raise",
-        random_state=None,
-        callbacks=None,
-        verbose=0,
-        accelerator=None,
-        sync_batchnorm=False,
     ):
         self.encoder = encoder
         self.image_encoder = image_encoder
-        self.pretrained_weights = pretrained_weights
-        self.weights_normalization = weights_normalization
         self.freeze_encoder = freeze_encoder
         self.target = target
         self.lr_schedule = lr_schedule
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.num_workers = num_workers
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.checkpoint_every = checkpoint_every
-        self.on_nonfinite = on_nonfinite
-        self.on_bad_image = on_bad_image
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.accelerator = accelerator
-        self.sync_batchnorm = sync_batchnorm
 
     # ------------------------------------------------------------- task hooks
     def _encode_y(self, y, ds):  # pragma: no cover - abstract

@@ -18,7 +18,7 @@ import xarray as xr
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import StrOptions, output_is_pandas
+from .._compat import output_is_pandas
 from ..data import as_dataset
 from ..data._schema import IMAGE
 from ..models import ImageEncoder, ImageEncoderName, load_weights
@@ -90,9 +90,10 @@ class BasePretrainer(TransformerMixin, NetEstimator):
     _parameter_constraints: dict = {
         **NetEstimator._parameter_constraints,
         "image_encoder": [ImageEncoderName()],
-        "pretrained_weights": [str, os.PathLike, None],
-        "weights_normalization": [StrOptions({"imagenet", "data"})],
     }
+
+    def __init__(self, image_encoder="resnet50"):
+        self.image_encoder = image_encoder
 
     # ------------------------------------------------------------------ hooks
     def _prepare(self, ds):  # pragma: no cover - abstract

@@ -316,66 +316,16 @@ class SimCLRPretrainer(_TwoViewPretrainer):
 
     def __init__(
         self,
-        image_encoder="resnet50",
         *,
-        pretrained_weights=None,
-        weights_normalization="imagenet",
         temperature=0.1,
         memory_bank_size=0,
         projection_dim=128,
         hidden_dim=2048,
-        image_size=None,
-        batch_size=64,
-        max_epochs=100,
-        lr=1e-3,
-        weight_decay=1e-6,
-        augment=True,
-        validation_fraction=0.1,
-        patience=5,
-        device="auto",
-        precision="auto",
-        compile=False,
-        num_workers=0,
-        checkpoint_dir=None,
-        resume=False,
-        checkpoint_every=None,
-        on_nonfinite="raise",
-        on_bad_image="raise",
-        random_state=None,
-        callbacks=None,
-        verbose=1,
-        accelerator=None,
-        sync_batchnorm=False,
     ):
-        self.image_encoder = image_encoder
-        self.pretrained_weights = pretrained_weights
-        self.weights_normalization = weights_normalization
         self.temperature = temperature
         self.memory_bank_size = memory_bank_size
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.num_workers = num_workers
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.checkpoint_every = checkpoint_every
-        self.on_nonfinite = on_nonfinite
-        self.on_bad_image = on_bad_image
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.accelerator = accelerator
-        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return SimCLRModule(encoder, self.hidden_dim, self.projection_dim, self.memory_bank_size)
@@ -431,68 +381,18 @@ class BYOLPretrainer(_TwoViewPretrainer):
 
     def __init__(
         self,
-        image_encoder="resnet50",
         *,
-        pretrained_weights=None,
-        weights_normalization="imagenet",
         momentum=0.99,
         momentum_schedule="cosine",
         projection_dim=256,
         hidden_dim=4096,
         predictor_hidden_dim=4096,
-        image_size=None,
-        batch_size=64,
-        max_epochs=100,
-        lr=1e-3,
-        weight_decay=1e-6,
-        augment=True,
-        validation_fraction=0.1,
-        patience=5,
-        device="auto",
-        precision="auto",
-        compile=False,
-        num_workers=0,
-        checkpoint_dir=None,
-        resume=False,
-        checkpoint_every=None,
-        on_nonfinite="raise",
-        on_bad_image="raise",
-        random_state=None,
-        callbacks=None,
-        verbose=1,
-        accelerator=None,
-        sync_batchnorm=False,
     ):
-        self.image_encoder = image_encoder
-        self.pretrained_weights = pretrained_weights
-        self.weights_normalization = weights_normalization
         self.momentum = momentum
         self.momentum_schedule = momentum_schedule
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.predictor_hidden_dim = predictor_hidden_dim
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.num_workers = num_workers
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.checkpoint_every = checkpoint_every
-        self.on_nonfinite = on_nonfinite
-        self.on_bad_image = on_bad_image
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.accelerator = accelerator
-        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return BYOLModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim)
@@ -540,64 +440,14 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
 
     def __init__(
         self,
-        image_encoder="resnet50",
         *,
-        pretrained_weights=None,
-        weights_normalization="imagenet",
         lambda_param=5e-3,
         projection_dim=8192,
         hidden_dim=8192,
-        image_size=None,
-        batch_size=64,
-        max_epochs=100,
-        lr=1e-3,
-        weight_decay=1e-6,
-        augment=True,
-        validation_fraction=0.1,
-        patience=5,
-        device="auto",
-        precision="auto",
-        compile=False,
-        num_workers=0,
-        checkpoint_dir=None,
-        resume=False,
-        checkpoint_every=None,
-        on_nonfinite="raise",
-        on_bad_image="raise",
-        random_state=None,
-        callbacks=None,
-        verbose=1,
-        accelerator=None,
-        sync_batchnorm=False,
     ):
-        self.image_encoder = image_encoder
-        self.pretrained_weights = pretrained_weights
-        self.weights_normalization = weights_normalization
         self.lambda_param = lambda_param
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.num_workers = num_workers
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.checkpoint_every = checkpoint_every
-        self.on_nonfinite = on_nonfinite
-        self.on_bad_image = on_bad_image
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.accelerator = accelerator
-        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return BarlowTwinsModule(encoder, self.hidden_dim, self.projection_dim)
@@ -640,64 +490,14 @@ class SimSiamPretrainer(_TwoViewPretrainer):
 
     def __init__(
         self,
-        image_encoder="resnet50",
         *,
-        pretrained_weights=None,
-        weights_normalization="imagenet",
         projection_dim=2048,
         hidden_dim=2048,
         predictor_hidden_dim=512,
-        image_size=None,
-        batch_size=64,
-        max_epochs=100,
-        lr=1e-3,
-        weight_decay=1e-6,
-        augment=True,
-        validation_fraction=0.1,
-        patience=5,
-        device="auto",
-        precision="auto",
-        compile=False,
-        num_workers=0,
-        checkpoint_dir=None,
-        resume=False,
-        checkpoint_every=None,
-        on_nonfinite="raise",
-        on_bad_image="raise",
-        random_state=None,
-        callbacks=None,
-        verbose=1,
-        accelerator=None,
-        sync_batchnorm=False,
     ):
-        self.image_encoder = image_encoder
-        self.pretrained_weights = pretrained_weights
-        self.weights_normalization = weights_normalization
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.predictor_hidden_dim = predictor_hidden_dim
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.num_workers = num_workers
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.checkpoint_every = checkpoint_every
-        self.on_nonfinite = on_nonfinite
-        self.on_bad_image = on_bad_image
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.accelerator = accelerator
-        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return SimSiamModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim)
@@ -748,68 +548,18 @@ class NNCLRPretrainer(_TwoViewPretrainer):
 
     def __init__(
         self,
-        image_encoder="resnet50",
         *,
-        pretrained_weights=None,
-        weights_normalization="imagenet",
         temperature=0.1,
         support_set_size=4096,
         projection_dim=256,
         hidden_dim=2048,
         predictor_hidden_dim=4096,
-        image_size=None,
-        batch_size=64,
-        max_epochs=100,
-        lr=1e-3,
-        weight_decay=1e-6,
-        augment=True,
-        validation_fraction=0.1,
-        patience=5,
-        device="auto",
-        precision="auto",
-        compile=False,
-        num_workers=0,
-        checkpoint_dir=None,
-        resume=False,
-        checkpoint_every=None,
-        on_nonfinite="raise",
-        on_bad_image="raise",
-        random_state=None,
-        callbacks=None,
-        verbose=1,
-        accelerator=None,
-        sync_batchnorm=False,
     ):
-        self.image_encoder = image_encoder
-        self.pretrained_weights = pretrained_weights
-        self.weights_normalization = weights_normalization
         self.temperature = temperature
         self.support_set_size = support_set_size
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.predictor_hidden_dim = predictor_hidden_dim
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.num_workers = num_workers
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.checkpoint_every = checkpoint_every
-        self.on_nonfinite = on_nonfinite
-        self.on_bad_image = on_bad_image
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.accelerator = accelerator
-        self.sync_batchnorm = sync_batchnorm
 
     def _build_module(self, encoder, train_data):
         return NNCLRModule(encoder, self.hidden_dim, self.projection_dim, self.predictor_hidden_dim,

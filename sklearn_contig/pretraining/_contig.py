@@ -118,10 +118,7 @@ class ContIGPretrainer(BasePretrainer):
 
     def __init__(
         self,
-        image_encoder="resnet50",
         *,
-        pretrained_weights=None,
-        weights_normalization="imagenet",
         modalities=None,
         genetic_encoder="H1",
         aggregation="outer",
@@ -131,32 +128,7 @@ class ContIGPretrainer(BasePretrainer):
         projection_dim=128,
         hidden_dim=2048,
         standardize_genetics=True,
-        image_size=None,
-        batch_size=64,
-        max_epochs=100,
-        lr=1e-3,
-        weight_decay=1e-6,
-        augment=True,
-        validation_fraction=0.1,
-        patience=5,
-        device="auto",
-        precision="auto",
-        compile=False,
-        num_workers=0,
-        checkpoint_dir=None,
-        resume=False,
-        checkpoint_every=None,
-        on_nonfinite="raise",
-        on_bad_image="raise",
-        random_state=None,
-        callbacks=None,
-        verbose=1,
-        accelerator=None,
-        sync_batchnorm=False,
     ):
-        self.image_encoder = image_encoder
-        self.pretrained_weights = pretrained_weights
-        self.weights_normalization = weights_normalization
         self.modalities = modalities
         self.genetic_encoder = genetic_encoder
         self.aggregation = aggregation
@@ -166,28 +138,6 @@ class ContIGPretrainer(BasePretrainer):
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.standardize_genetics = standardize_genetics
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.num_workers = num_workers
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.checkpoint_every = checkpoint_every
-        self.on_nonfinite = on_nonfinite
-        self.on_bad_image = on_bad_image
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.accelerator = accelerator
-        self.sync_batchnorm = sync_batchnorm
 
     # ------------------------------------------------------------------ hooks
     def _prepare(self, ds):

@@ -20,6 +20,8 @@ they differ, the augmentation, the dataset class and extra callbacks.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 from numbers import Integral, Real
@@ -274,6 +276,55 @@ TRAINING_ATTRS_DOC = """net_ : skorch.NeuralNet
         (``on_bad_image="skip"``); empty otherwise."""
 
 
+def _inherit_parameters(cls) -> None:
+    """Give ``cls.__init__`` the parameters of its parent's constructor too.
+
+    A ``NetEstimator`` subclass's ``__init__`` lists and stores only the
+    parameters it adds (scikit-learn style, keyword-only after the first). Its
+    signature becomes: the parent's positional parameters, its own, then the
+    parent's keyword-only ones with the defaults changed in
+    ``cls._default_overrides``. A call binds that signature (an unknown name is
+    a ``TypeError``), runs the class's ``__init__`` on its own parameters and
+    the parent's on the rest, so every parameter is listed and stored in exactly
+    one constructor and ``get_params``/``clone`` see them all.
+    """
+    own_init = cls.__dict__["__init__"]
+    parent = next(c for c in cls.__mro__[1:] if "__init__" in c.__dict__ and issubclass(c, NetEstimator))
+    parent_init = parent.__init__
+    own = list(inspect.signature(own_init).parameters.values())
+    inherited = list(inspect.signature(parent_init).parameters.values())[1:]
+    clash = {p.name for p in own} & {p.name for p in inherited}
+    if clash:
+        raise TypeError(f"{cls.__name__}.__init__ repeats parameters of {parent.__name__}: {sorted(clash)}")
+    overrides = getattr(cls, "_default_overrides", {})
+    inherited = [p.replace(default=overrides.get(p.name, p.default)) for p in inherited]
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+    def by_kind(params, positional_only):
+        return [p for p in params if (p.kind is positional) == positional_only]
+
+    signature = inspect.signature(own_init).replace(parameters=[
+        own[0], *by_kind(inherited, True), *by_kind(own[1:], True),
+        *by_kind(own[1:], False), *by_kind(inherited, False),
+    ])
+    own_names = [p.name for p in own[1:]]
+
+    @functools.wraps(own_init)
+    def __init__(self, *args, **kwargs):
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{cls.__name__}(): {exc}") from None
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        del values[own[0].name]
+        own_init(self, **{name: values.pop(name) for name in own_names})
+        parent_init(self, **values)
+
+    __init__.__signature__ = signature
+    cls.__init__ = __init__
+
+
 class NetEstimator(BaseEstimator):
     """Base class of every estimator that trains a network; not for direct use.
 
@@ -281,9 +332,80 @@ class NetEstimator(BaseEstimator):
     ``_initial_encoder(ds)``, ``_build_module(encoder, train_data)`` and
     ``_build_criterion()``; they may override ``_default_augment``,
     ``_set_augment``, ``_fit_callbacks`` and ``_dataset_class``.
+
+    The parameters every such estimator shares are listed and stored once, in
+    this class's ``__init__``. A subclass's ``__init__`` lists and stores only
+    the parameters it adds and inherits the others (see
+    :func:`_inherit_parameters`); a family of estimators changes shared defaults
+    with ``_default_overrides``.
     """
 
-    _parameter_constraints: dict = dict(TRAINING_CONSTRAINTS)
+    _parameter_constraints: dict = {
+        "pretrained_weights": [str, os.PathLike, None],
+        "weights_normalization": [StrOptions({"imagenet", "data"})],
+        **TRAINING_CONSTRAINTS,
+    }
+
+    #: Defaults of inherited parameters that differ in a family of estimators.
+    _default_overrides: dict = {}
+
+    def __init__(
+        self,
+        *,
+        pretrained_weights=None,
+        weights_normalization="imagenet",
+        image_size=None,
+        batch_size=64,
+        max_epochs=100,
+        lr=1e-3,
+        weight_decay=1e-6,
+        augment=True,
+        validation_fraction=0.1,
+        patience=5,
+        device="auto",
+        precision="auto",
+        compile=False,
+        num_workers=0,
+        checkpoint_dir=None,
+        resume=False,
+        checkpoint_every=None,
+        on_nonfinite="raise",
+        on_bad_image="raise",
+        random_state=None,
+        callbacks=None,
+        verbose=1,
+        accelerator=None,
+        sync_batchnorm=False,
+    ):
+        self.pretrained_weights = pretrained_weights
+        self.weights_normalization = weights_normalization
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.checkpoint_every = checkpoint_every
+        self.on_nonfinite = on_nonfinite
+        self.on_bad_image = on_bad_image
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.accelerator = accelerator
+        self.sync_batchnorm = sync_batchnorm
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            _inherit_parameters(cls)
 
     #: Dataset class of the training and validation data.
     _dataset_class = CohortDataset
