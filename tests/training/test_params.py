@@ -1,0 +1,62 @@
+"""The shared parameters: listed once in NetEstimator, inherited by every estimator."""
+
+import inspect
+
+import pytest
+from sklearn.base import clone
+
+from sklearn_contig.downstream import ContIGClassifier, ContIGRegressor, ContIGSegmenter
+from sklearn_contig.pretraining import (
+    BarlowTwinsPretrainer,
+    BYOLPretrainer,
+    ContIGPretrainer,
+    NNCLRPretrainer,
+    SimCLRPretrainer,
+    SimSiamPretrainer,
+)
+from sklearn_contig.training import TRAINING_CONSTRAINTS, NetEstimator
+
+ALL = [ContIGPretrainer, SimCLRPretrainer, BYOLPretrainer, BarlowTwinsPretrainer, SimSiamPretrainer,
+       NNCLRPretrainer, ContIGClassifier, ContIGRegressor, ContIGSegmenter]
+SHARED = list(inspect.signature(NetEstimator).parameters)
+
+
+def test_shared_parameters_have_constraints():
+    assert set(SHARED) == {"pretrained_weights", "weights_normalization", *TRAINING_CONSTRAINTS}
+    assert set(SHARED) <= set(NetEstimator._parameter_constraints)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_every_estimator_takes_and_stores_the_shared_parameters(cls):
+    params = inspect.signature(cls).parameters
+    assert set(SHARED) <= set(params)
+    assert set(params) == set(cls._parameter_constraints)
+    # Every parameter is keyword-only but the first, which has a default.
+    first, *rest = params.values()
+    assert first.default is not inspect.Parameter.empty
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in rest)
+    est = cls(max_epochs=3, lr=0.01, sync_batchnorm=True)
+    assert est.get_params()["max_epochs"] == 3
+    assert clone(est).get_params() == est.get_params()
+    assert set(vars(est)) == set(params)
+
+
+def test_family_defaults():
+    for cls in (ContIGClassifier, ContIGRegressor, ContIGSegmenter):
+        p = cls().get_params()
+        assert (p["batch_size"], p["max_epochs"], p["validation_fraction"], p["verbose"]) == ("auto", 50, "auto", 0)
+    p = SimCLRPretrainer().get_params()
+    assert (p["batch_size"], p["max_epochs"], p["validation_fraction"], p["verbose"]) == (64, 100, 0.1, 1)
+    assert SimCLRPretrainer("resnet18").image_encoder == "resnet18"
+    assert ContIGClassifier("ordinal").task == "ordinal"
+
+
+def test_unknown_or_repeated_parameter_is_a_type_error():
+    with pytest.raises(TypeError, match=r"SimCLRPretrainer\(\).*'max_epoch'"):
+        SimCLRPretrainer(max_epoch=3)
+    with pytest.raises(TypeError, match=r"ContIGClassifier\(\).*multiple values.*task"):
+        ContIGClassifier("ordinal", task="multiclass")
+    with pytest.raises(TypeError, match="Clashing.__init__ repeats parameters of NetEstimator.*'lr'"):
+        class Clashing(NetEstimator):  # noqa: F841 - the class statement raises
+            def __init__(self, lr=0.1):
+                self.lr = lr
