@@ -233,10 +233,13 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="*", default=None, help=f"subset of {list(registry())}")
     parser.add_argument("--seeds", nargs="*", type=int, default=None)
     parser.add_argument("--json", default=None, help="also write the per-seed scores here")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the config's)")
     args = parser.parse_args(argv)
     cfg = dict(CONFIGS[args.config])
     if args.seeds:
         cfg["seeds"] = args.seeds
+    if args.threads:
+        cfg["threads"] = args.threads
     methods = args.methods or list(registry())
     unknown = set(methods) - set(registry())
     if unknown:
