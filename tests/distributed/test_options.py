@@ -1,30 +1,23 @@
 """``sync_batchnorm``: checked before any work; in one process it trains like BatchNorm."""
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
 
 from sklearn_contig._distributed import SyncBatchNorm
 from sklearn_contig.data import from_arrays
-from sklearn_contig.downstream import ContIGClassifier, ContIGRegressor, ContIGSegmenter
-from sklearn_contig.pretraining import (
-    BarlowTwinsPretrainer,
-    BYOLPretrainer,
-    ContIGPretrainer,
-    NNCLRPretrainer,
-    SimCLRPretrainer,
-    SimSiamPretrainer,
-)
+from sklearn_contig.pretraining import ContIGPretrainer
 
-ESTIMATORS = [ContIGPretrainer, SimCLRPretrainer, BYOLPretrainer, BarlowTwinsPretrainer, SimSiamPretrainer,
-              NNCLRPretrainer, ContIGClassifier, ContIGRegressor, ContIGSegmenter]
+from .._estimators import TRAINED_ESTIMATORS as ESTIMATORS
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
 def test_sync_batchnorm_is_a_parameter_right_after_accelerator(cls):
     assert cls().sync_batchnorm is False
-    init = cls.__init__.__code__.co_varnames
-    assert init.index("sync_batchnorm") == init.index("accelerator") + 1
+    names = list(inspect.signature(cls).parameters)
+    assert names.index("sync_batchnorm") == names.index("accelerator") + 1
 
 
 def test_bad_sync_batchnorm_is_rejected_before_training():

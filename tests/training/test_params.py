@@ -5,19 +5,12 @@ import inspect
 import pytest
 from sklearn.base import clone
 
-from sklearn_contig.downstream import ContIGClassifier, ContIGRegressor, ContIGSegmenter
-from sklearn_contig.pretraining import (
-    BarlowTwinsPretrainer,
-    BYOLPretrainer,
-    ContIGPretrainer,
-    NNCLRPretrainer,
-    SimCLRPretrainer,
-    SimSiamPretrainer,
-)
+from sklearn_contig.downstream import ContIGClassifier
+from sklearn_contig.pretraining import SimCLRPretrainer
 from sklearn_contig.training import TRAINING_CONSTRAINTS, NetEstimator
 
-ALL = [ContIGPretrainer, SimCLRPretrainer, BYOLPretrainer, BarlowTwinsPretrainer, SimSiamPretrainer,
-       NNCLRPretrainer, ContIGClassifier, ContIGRegressor, ContIGSegmenter]
+from .._estimators import DOWNSTREAM, TRAINED_ESTIMATORS
+
 SHARED = list(inspect.signature(NetEstimator).parameters)
 
 
@@ -26,7 +19,7 @@ def test_shared_parameters_have_constraints():
     assert set(SHARED) <= set(NetEstimator._parameter_constraints)
 
 
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", TRAINED_ESTIMATORS, ids=lambda c: c.__name__)
 def test_every_estimator_takes_and_stores_the_shared_parameters(cls):
     params = inspect.signature(cls).parameters
     assert set(SHARED) <= set(params)
@@ -42,7 +35,7 @@ def test_every_estimator_takes_and_stores_the_shared_parameters(cls):
 
 
 def test_family_defaults():
-    for cls in (ContIGClassifier, ContIGRegressor, ContIGSegmenter):
+    for cls in DOWNSTREAM:
         p = cls().get_params()
         assert (p["batch_size"], p["max_epochs"], p["validation_fraction"], p["verbose"]) == ("auto", 50, "auto", 0)
     p = SimCLRPretrainer().get_params()
