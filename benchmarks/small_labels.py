@@ -70,8 +70,9 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     print("| task | labelled | configuration | score (mean over seeds) | per seed | epochs run | fit s |")
     print("| --- | ---: | --- | ---: | --- | --- | ---: |")
