@@ -42,8 +42,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     ds, _ = make_imaging_genetics(args.n, image_size=args.image_size, heritability=0.8,
                                   genetic_shares={"pgs": 1.0}, simulator="independent",
