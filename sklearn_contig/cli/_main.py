@@ -53,6 +53,22 @@ def _cohort_args(parser, genetics=True):
         g.add_argument("--burden", help="gene burden score table")
 
 
+def _subcommand(sub, name, summary, description=None, *, model=False, cohort=None, out=None):
+    """A subcommand's parser with the arguments stages share.
+
+    ``model``: the model folder positional; ``cohort``: ``"genetics"`` or
+    ``"images"`` for the cohort group; ``out``: help of a required ``--out``.
+    """
+    p = sub.add_parser(name, help=summary, description=description)
+    if model:
+        p.add_argument("model", help="model folder (pretrain)")
+    if cohort is not None:
+        _cohort_args(p, genetics=cohort == "genetics")
+    if out is not None:
+        p.add_argument("--out", required=True, help=out)
+    return p
+
+
 def _cohort(ns):
     keys = ("images", "image_size", "genotypes", "every", "maf", "pgs", "burden")
     return {k: getattr(ns, k) for k in keys if getattr(ns, k, None) is not None}
@@ -86,30 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples-per-chunk", type=int, default=64)
     p.add_argument("--overwrite", action="store_true")
 
-    p = sub.add_parser("pretrain", help="images + genetics -> model folder",
-                       description="Pretrain ContIG on the training individuals, score it on the "
-                                   "held-out ones, and write the model folder.")
-    _cohort_args(p)
-    p.add_argument("--out", required=True, help="model folder to write")
+    p = _subcommand(sub, "pretrain", "images + genetics -> model folder",
+                    "Pretrain ContIG on the training individuals, score it on the held-out ones, "
+                    "and write the model folder.", cohort="genetics", out="model folder to write")
     p.add_argument("--test-size", type=float, default=0.3, help="share of individuals held out")
     p.add_argument("--traits", help="table of traits per individual for linear probes")
     p.add_argument("--random-state", type=int, default=0)
     _estimator_args(p, [ContIGPretrainer], skip=("random_state",))
 
-    p = sub.add_parser("embed", help="model + images -> embeddings (Parquet or CSV)",
-                       description="Image embeddings indexed by (sample, individual).")
-    p.add_argument("model", help="model folder (pretrain)")
-    _cohort_args(p, genetics=False)
-    p.add_argument("--out", required=True, help="embeddings file, .parquet or .csv")
+    p = _subcommand(sub, "embed", "model + images -> embeddings (Parquet or CSV)",
+                    "Image embeddings indexed by (sample, individual).", model=True, cohort="images",
+                    out="embeddings file, .parquet or .csv")
     p.add_argument("--split", choices=["train", "held_out"],
                    help="only the individuals of this part of the model's split")
 
-    p = sub.add_parser("finetune", help="model + labels -> fitted downstream model + held-out metrics",
-                       description="Fine-tune on a labelled task with the ContIG encoder and from "
-                                   "scratch; score both on held-out individuals.")
-    p.add_argument("model", help="model folder (pretrain)")
-    _cohort_args(p, genetics=False)
-    p.add_argument("--out", required=True, help="output folder")
+    p = _subcommand(sub, "finetune", "model + labels -> fitted downstream model + held-out metrics",
+                    "Fine-tune on a labelled task with the ContIG encoder and from scratch; score "
+                    "both on held-out individuals.", model=True, cohort="images", out="output folder")
     p.add_argument("--labels", help="labels table (sample or individual id column)")
     p.add_argument("--target", nargs="+", help="label column(s); several make a multilabel task")
     p.add_argument("--masks", help="mask folder or CSV (task segmentation)")
@@ -120,12 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-state", type=int, default=0)
     _estimator_args(p, [ContIGClassifier, ContIGSegmenter], skip=("random_state", "task", "target"))
 
-    p = sub.add_parser("explain", help="model + cohort -> attribution tables",
-                       description="Global and local attributions of the genetic features on "
-                                   "held-out individuals.")
-    p.add_argument("model", help="model folder (pretrain)")
-    _cohort_args(p)
-    p.add_argument("--out", required=True, help="output folder")
+    p = _subcommand(sub, "explain", "model + cohort -> attribution tables",
+                    "Global and local attributions of the genetic features on held-out individuals.",
+                    model=True, cohort="genetics", out="output folder")
     p.add_argument("--n-explain", type=int, default=50, help="individuals explained")
     p.add_argument("--truth", help="truth.json of a synthetic cohort (marks planted features)")
     p.add_argument("--random-state", type=int, default=0)

@@ -295,7 +295,9 @@ class Explainer(BaseEstimator):
 
         Returns
         -------
-        self
+        self : Explainer
+            With the reference individuals drawn (``reference_samples_``) and
+            their projections cached.
         """
         self._validate_params()
         self._check_pretrainer()

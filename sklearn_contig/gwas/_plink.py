@@ -189,7 +189,7 @@ def write_phenotypes(df, path, fid=None):
         Phenotypes indexed by individual id (written as IID), e.g. the output of
         :class:`GWASTransformer`.
     path : str or path-like
-        File to write.
+        Phenotype file to write.
     fid : None, scalar, array-like or Series, default=None
         Family ids: ``None`` uses the IID (PLINK 2's convention when the .fam
         has FID = IID), a scalar for all rows, one value per row, or a Series
@@ -198,7 +198,7 @@ def write_phenotypes(df, path, fid=None):
     Returns
     -------
     pathlib.Path
-        ``path``.
+        The phenotype file written (``path``).
 
     Examples
     --------
@@ -227,14 +227,14 @@ def write_covariates(df, path, fid=None):
     df : pandas.DataFrame
         Covariates indexed by individual id.
     path : str or path-like
-        File to write.
+        Covariate file to write.
     fid : None, scalar, array-like or Series, default=None
         Family ids, as in :func:`write_phenotypes`.
 
     Returns
     -------
     pathlib.Path
-        ``path``.
+        The covariate file written (``path``).
 
     Examples
     --------

@@ -66,6 +66,7 @@ class NTXentLoss(nn.Module):
     Parameters
     ----------
     temperature : float, default=0.1
+        Softmax temperature tau of the equation above.
 
     Examples
     --------
@@ -231,6 +232,7 @@ class NNCLRLoss(nn.Module):
     Parameters
     ----------
     temperature : float, default=0.1
+        Temperature tau that scales the neighbour-prediction logits.
 
     Examples
     --------

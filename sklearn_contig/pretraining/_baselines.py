@@ -165,6 +165,10 @@ class _TwoViewPretrainer(BasePretrainer):
         "hidden_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
+    def __init__(self, *, projection_dim=128, hidden_dim=2048):
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+
     # ---------------------------------------------------------------- hooks
     def _prepare(self, ds):
         validate(ds, [], require_image=True)
@@ -295,17 +299,7 @@ class SimCLRPretrainer(_TwoViewPretrainer):
     hidden_dim : int, default=2048
     %(common)s
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_contig.pretraining import SimCLRPretrainer
-    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
-    >>> model = SimCLRPretrainer("resnet18", hidden_dim=32, projection_dim=8, batch_size=16,
-    ...                          max_epochs=1, verbose=0, random_state=0)
-    >>> model.fit(images).transform(images).shape
-    (32, 512)
-    >>> 0 <= model.score(images) <= 1
-    True
+    %(example)s
     """
 
     _parameter_constraints: dict = {
@@ -314,18 +308,9 @@ class SimCLRPretrainer(_TwoViewPretrainer):
         "memory_bank_size": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(
-        self,
-        *,
-        temperature=0.1,
-        memory_bank_size=0,
-        projection_dim=128,
-        hidden_dim=2048,
-    ):
+    def __init__(self, *, temperature=0.1, memory_bank_size=0):
         self.temperature = temperature
         self.memory_bank_size = memory_bank_size
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
 
     def _build_module(self, encoder, train_data):
         return SimCLRModule(encoder, self.hidden_dim, self.projection_dim, self.memory_bank_size)
@@ -355,21 +340,13 @@ class BYOLPretrainer(_TwoViewPretrainer):
         Base momentum tau of the target update.
     momentum_schedule : {"cosine", "constant"}, default="cosine"
         ``"cosine"`` raises tau to 1 over the fit, as published.
+    predictor_hidden_dim : int, default=4096
     projection_dim : int, default=256
     hidden_dim : int, default=4096
         Hidden width of the projector.
-    predictor_hidden_dim : int, default=4096
     %(common)s
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_contig.pretraining import BYOLPretrainer
-    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
-    >>> model = BYOLPretrainer("resnet18", hidden_dim=32, projection_dim=8, predictor_hidden_dim=32,
-    ...                        batch_size=16, max_epochs=1, verbose=0, random_state=0)
-    >>> model.fit(images).transform(images).shape
-    (32, 512)
+    %(example)s
     """
 
     _parameter_constraints: dict = {
@@ -379,19 +356,11 @@ class BYOLPretrainer(_TwoViewPretrainer):
         "predictor_hidden_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(
-        self,
-        *,
-        momentum=0.99,
-        momentum_schedule="cosine",
-        projection_dim=256,
-        hidden_dim=4096,
-        predictor_hidden_dim=4096,
-    ):
+    _default_overrides: dict = dict(projection_dim=256, hidden_dim=4096)
+
+    def __init__(self, *, momentum=0.99, momentum_schedule="cosine", predictor_hidden_dim=4096):
         self.momentum = momentum
         self.momentum_schedule = momentum_schedule
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
         self.predictor_hidden_dim = predictor_hidden_dim
 
     def _build_module(self, encoder, train_data):
@@ -422,15 +391,7 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
     hidden_dim : int, default=8192
     %(common)s
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_contig.pretraining import BarlowTwinsPretrainer
-    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
-    >>> model = BarlowTwinsPretrainer("resnet18", hidden_dim=32, projection_dim=32, batch_size=16,
-    ...                               max_epochs=1, verbose=0, random_state=0)
-    >>> model.fit(images).transform(images).shape
-    (32, 512)
+    %(example)s
     """
 
     _parameter_constraints: dict = {
@@ -438,16 +399,10 @@ class BarlowTwinsPretrainer(_TwoViewPretrainer):
         "lambda_param": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(
-        self,
-        *,
-        lambda_param=5e-3,
-        projection_dim=8192,
-        hidden_dim=8192,
-    ):
+    _default_overrides: dict = dict(projection_dim=8192, hidden_dim=8192)
+
+    def __init__(self, *, lambda_param=5e-3):
         self.lambda_param = lambda_param
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
 
     def _build_module(self, encoder, train_data):
         return BarlowTwinsModule(encoder, self.hidden_dim, self.projection_dim)
@@ -467,20 +422,12 @@ class SimSiamPretrainer(_TwoViewPretrainer):
     ----------
     image_encoder : {"resnet50", "resnet18", "mlp"} or "timm:<name>", default="resnet50"
     %(weights)s
+    predictor_hidden_dim : int, default=512
     projection_dim : int, default=2048
     hidden_dim : int, default=2048
-    predictor_hidden_dim : int, default=512
     %(common)s
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_contig.pretraining import SimSiamPretrainer
-    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
-    >>> model = SimSiamPretrainer("resnet18", hidden_dim=32, projection_dim=32, predictor_hidden_dim=8,
-    ...                           batch_size=16, max_epochs=1, verbose=0, random_state=0)
-    >>> model.fit(images).transform(images).shape
-    (32, 512)
+    %(example)s
     """
 
     _parameter_constraints: dict = {
@@ -488,15 +435,9 @@ class SimSiamPretrainer(_TwoViewPretrainer):
         "predictor_hidden_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(
-        self,
-        *,
-        projection_dim=2048,
-        hidden_dim=2048,
-        predictor_hidden_dim=512,
-    ):
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
+    _default_overrides: dict = dict(projection_dim=2048, hidden_dim=2048)
+
+    def __init__(self, *, predictor_hidden_dim=512):
         self.predictor_hidden_dim = predictor_hidden_dim
 
     def _build_module(self, encoder, train_data):
@@ -522,21 +463,12 @@ class NNCLRPretrainer(_TwoViewPretrainer):
     temperature : float, default=0.1
     support_set_size : int, default=4096
         Queue length (the paper used 98,304 at batch size 4096).
+    predictor_hidden_dim : int, default=4096
     projection_dim : int, default=256
     hidden_dim : int, default=2048
-    predictor_hidden_dim : int, default=4096
     %(common)s
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_contig.pretraining import NNCLRPretrainer
-    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
-    >>> model = NNCLRPretrainer("resnet18", support_set_size=64, hidden_dim=32, projection_dim=8,
-    ...                         predictor_hidden_dim=32, batch_size=16, max_epochs=1, verbose=0,
-    ...                         random_state=0)
-    >>> model.fit(images).transform(images).shape
-    (32, 512)
+    %(example)s
     """
 
     _parameter_constraints: dict = {
@@ -546,19 +478,11 @@ class NNCLRPretrainer(_TwoViewPretrainer):
         "predictor_hidden_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(
-        self,
-        *,
-        temperature=0.1,
-        support_set_size=4096,
-        projection_dim=256,
-        hidden_dim=2048,
-        predictor_hidden_dim=4096,
-    ):
+    _default_overrides: dict = dict(projection_dim=256, hidden_dim=2048)
+
+    def __init__(self, *, temperature=0.1, support_set_size=4096, predictor_hidden_dim=4096):
         self.temperature = temperature
         self.support_set_size = support_set_size
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
         self.predictor_hidden_dim = predictor_hidden_dim
 
     def _build_module(self, encoder, train_data):
@@ -572,7 +496,29 @@ class NNCLRPretrainer(_TwoViewPretrainer):
         return [("memory_bank", EnqueueMemoryBank())]
 
 
-for _cls in (SimCLRPretrainer, BYOLPretrainer, BarlowTwinsPretrainer, SimSiamPretrainer, NNCLRPretrainer):
+_EXAMPLE = """Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_contig.pretraining import {name}
+    >>> images = np.random.default_rng(0).integers(0, 255, (32, 3, 16, 16), dtype=np.uint8)
+    >>> model = {name}("resnet18", {small}batch_size=16, max_epochs=1,
+    ...     verbose=0, random_state=0)
+    >>> model.fit(images).transform(images).shape
+    (32, 512)
+    >>> 0 <= model.score(images) <= 1
+    True"""
+
+#: Small heads for each class's doctest (the defaults are sized for 224 px and up).
+_EXAMPLE_HEADS = {
+    SimCLRPretrainer: "hidden_dim=32, projection_dim=8, ",
+    BYOLPretrainer: "hidden_dim=32, projection_dim=8, predictor_hidden_dim=32,\n    ...     ",
+    BarlowTwinsPretrainer: "hidden_dim=32, projection_dim=32, ",
+    SimSiamPretrainer: "hidden_dim=32, projection_dim=32, predictor_hidden_dim=8,\n    ...     ",
+    NNCLRPretrainer: "support_set_size=64, hidden_dim=32, projection_dim=8,\n    ...     predictor_hidden_dim=32, ",
+}
+
+for _cls, _small in _EXAMPLE_HEADS.items():
     if _cls.__doc__:  # None under python -OO
-        _cls.__doc__ = _cls.__doc__.replace("%(common)s", _COMMON_DOC).replace("%(weights)s", PRETRAINED_WEIGHTS_DOC)
-del _cls
+        _cls.__doc__ = (_cls.__doc__.replace("%(common)s", _COMMON_DOC).replace("%(weights)s", PRETRAINED_WEIGHTS_DOC)
+                        .replace("%(example)s", _EXAMPLE.format(name=_cls.__name__, small=_small)))
+del _cls, _small

@@ -170,7 +170,8 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        self
+        self : ImageEmbedder
+            With the encoder built (``encoder_``).
         """
         self._validate_params()
         if (self.pretrained_weights is None) == (self.encoder is None):
