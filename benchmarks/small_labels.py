@@ -35,6 +35,7 @@ CONFIGS = {
     "bs8 constant, no early stop": dict(batch_size=8, lr_schedule="constant", validation_fraction=0.0),
     "bs4 cosine, no early stop": dict(batch_size=4, validation_fraction=0.0),
     "bs16 cosine, no early stop": dict(batch_size=16, validation_fraction=0.0),
+    "bs32 cosine, no early stop": dict(batch_size=32, validation_fraction=0.0),
     "bs8 cosine lr 3e-4, no early stop": dict(batch_size=8, lr=3e-4, validation_fraction=0.0),
     "previous defaults (bs32, constant, early stop 0.1)": dict(batch_size=32, lr_schedule="constant",
                                                                 validation_fraction=0.1, patience=5),
