@@ -45,7 +45,7 @@ def test_simclr_defaults_raise_the_view_retrieval_score(split):
 # The 2x bound within 8 epochs (48 optimizer steps) at 32 px is met by SimCLR on one cohort of
 # three and by no other baseline. Measured with this fixture on cohorts 0 and 1 (the test uses
 # cohort 0): SimCLR 1.62x and 2.29x (cohort 2: 1.46x), BYOL 0.79x and 0.76x,
-# NNCLR 0.75x and 1.29x. Earlier, with 120 held-out people: SimSiam 1.5x, Barlow Twins 0.8x.
+# NNCLR 0.75x and 1.29x, SimSiam 0.88x and 1.14x, Barlow Twins 0.92x and 0.90x.
 # Tried without reaching it (benchmarks/RESULTS.md, "Baseline defaults at 32 px"): no
 # validation split with batch 32 or 16 (up to 240 steps), small heads, BYOL momentum 0.9,
 # Barlow Twins lambda 1.56e-4, SimSiam weight decay 1e-4 or lr 1e-4; SimCLR batch 32/16,
