@@ -145,10 +145,11 @@ TRAINING_CONSTRAINTS: dict = {
 }
 
 _TRAINING_PARAMS_DOC = """batch_size : int or "auto", default={batch_size}
-        Samples per optimizer step. ``"auto"``: 8 up to 1,000 training
-        samples, then the batch that keeps an epoch at 125 optimizer steps, up
-        to 32 (from 4,000 samples on): small and mid-sized labelled sets gain
-        from more steps (measured from 50 to 1,000 images).
+        Samples per optimizer step. ``"auto"``: the batch that keeps an epoch
+        at about 60 optimizer steps, between 8 and 32 (8 up to about 500
+        training samples, 16 at 1,000, 32 from about 2,000 on): small and
+        mid-sized labelled sets gain from more steps (measured from 50 to
+        1,000 images).
     max_epochs : int, default={max_epochs}
         Passes over the training samples; 0 gives an untrained (randomly
         initialised) network, a useful baseline.
@@ -243,12 +244,12 @@ def training_params_doc(*, batch_size, max_epochs, weight_decay, verbose, augmen
 
 #: ``batch_size="auto"`` keeps an epoch at this many optimizer steps, within
 #: ``AUTO_BATCH_RANGE``.
-AUTO_BATCH_STEPS = 125
+AUTO_BATCH_STEPS = 60
 AUTO_BATCH_RANGE = (8, 32)
 
 
 def auto_batch_size(n_train: int) -> int:
-    """``batch_size="auto"``: ``n_train // 125`` (125 steps an epoch), clipped to [8, 32]."""
+    """``batch_size="auto"``: ``n_train // 60`` (60 steps an epoch), clipped to [8, 32]."""
     return int(np.clip(n_train // AUTO_BATCH_STEPS, *AUTO_BATCH_RANGE))
 
 
