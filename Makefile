@@ -55,7 +55,7 @@ test: $(STAMP) plink browser
 	$(PY) -m pytest -q --timeout=900 --durations=30
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) $(VENV_MIN) demo_output .pytest_cache
 
 # The lowest declared versions (requirements/minimum.txt, equal to the floors in
 # pyproject.toml) in their own environment, and the fast tests against them.
@@ -69,7 +69,12 @@ $(PY_MIN):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV_MIN)
 
+# torch and torchvision are pinned to the same version in both environments: when
+# .venv has them, they are linked from there instead of installed again (~5 GB).
 $(MIN_STAMP): $(PY_MIN) pyproject.toml $(MIN_REQ)
+	@if [ -x $(PY) ]; then \
+		$(PY) requirements/share_torch.py "$$($(PY_MIN) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"; \
+	fi
 	$(PY_MIN) -m pip install -q -r $(MIN_REQ) -e ".[test]" -c $(MIN_REQ)
 	$(PY_MIN) -m pip check
 	@touch $(MIN_STAMP)
