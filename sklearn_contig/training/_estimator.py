@@ -149,7 +149,7 @@ _TRAINING_PARAMS_DOC = """batch_size : int or "auto", default={batch_size}
         at about 60 optimizer steps, between 8 and 32 (8 up to about 500
         training samples, 16 at 1,000, 32 from about 2,000 on): small and
         mid-sized labelled sets gain from more steps (measured from 50 to
-        1,000 images).
+        2,000 images).
     max_epochs : int, default={max_epochs}
         Passes over the training samples; 0 gives an untrained (randomly
         initialised) network, a useful baseline.
