@@ -1,16 +1,13 @@
 """Downstream estimators train through the shared core: checkpoints, resume, compile, accelerator."""
 
-import json
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
 from sklearn_contig.downstream import ContIGClassifier, ContIGRegressor, ContIGSegmenter
+
+from .._processes import kill_after_epochs
 
 PARAMS = dict(image_encoder="mlp", max_epochs=5, batch_size=16, validation_fraction=0.25, patience=None,
               device="cpu", random_state=0)
@@ -52,22 +49,7 @@ def test_killed_classifier_fit_resumes_to_the_uninterrupted_history(tmp_path):
     ckpt = tmp_path / "ckpt"
     script = tmp_path / "fit.py"
     script.write_text(textwrap.dedent(_SCRIPT.format(data=_DATA, params=PARAMS, ckpt=str(ckpt))))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    history = ckpt / "latest" / "history.json"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if history.exists():
-            try:
-                if len(json.loads(history.read_text())) >= 2:
-                    break
-            except json.JSONDecodeError:
-                pass
-        if proc.poll() is not None:
-            pytest.fail(f"fit ended before it was killed: {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = len(json.loads(history.read_text()))
+    done = kill_after_epochs(script, ckpt)
     assert 2 <= done < 5, "the process was not killed mid-training"
 
     X, y = _data()

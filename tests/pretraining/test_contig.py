@@ -1,9 +1,5 @@
 import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import joblib
 import numpy as np
@@ -17,6 +13,8 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_contig.data import Samples, from_arrays
 from sklearn_contig.pretraining import ContIGPretrainer
+
+from .._processes import kill_after_epochs
 
 
 @pytest.fixture(scope="module")
@@ -238,30 +236,14 @@ _SCRIPT = textwrap.dedent(
 
 
 def test_killed_fit_resumes_from_checkpoint(tmp_path, make_toy):
+    import inspect
     import json
 
     ckpt = tmp_path / "ckpt"
-    import inspect
-
     script = tmp_path / "fit.py"
     toy_source = textwrap.dedent(inspect.getsource(make_toy))
     script.write_text(_SCRIPT.format(toy_source=toy_source, ckpt=str(ckpt)))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    history = ckpt / "latest" / "history.json"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if history.exists():
-            try:
-                if len(json.loads(history.read_text())) >= 2:
-                    break
-            except json.JSONDecodeError:
-                pass
-        if proc.poll() is not None:
-            pytest.fail(f"fit ended before it was killed: {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = len(json.loads(history.read_text()))
+    done = kill_after_epochs(script, ckpt)
     assert 2 <= done < 5, "the process was not killed mid-training"
 
     ds = make_toy(n=48)
@@ -272,7 +254,7 @@ def test_killed_fit_resumes_from_checkpoint(tmp_path, make_toy):
     assert epochs == list(range(1, 6))
     for row in model.history_:
         assert np.isfinite(row["train_loss"]) and np.isfinite(row["valid_loss"])
-    assert len(json.loads(history.read_text())) == 5
+    assert len(json.loads((ckpt / "latest" / "history.json").read_text())) == 5
 
 
 def test_early_stopping_restores_best_epoch_and_keeps_history_complete(cohort, fast, tmp_path):
