@@ -161,6 +161,21 @@ def _downstream_X(draw, cohort):
     return np.asarray(cohort.image), blame, bool(kept), kept
 
 
+#: Label faults of every supervised task, applied by :func:`_with_label_fault`.
+SHARED_LABEL_FAULTS = ("three_dims", "none")
+
+
+def _with_label_fault(cohort, X, y, fault, blame, must_fail, faults):
+    """The drawn case, with ``fault`` (if any) applied and recorded as a label fault."""
+    if fault == "three_dims":
+        y = np.zeros((cohort.n, 2, 2))
+    elif fault == "none":
+        y = None
+    if fault is not None:
+        faults, blame, must_fail = faults + [f"y_{fault}"], blame | {"y"}, True
+    return cohort, X, y, blame, must_fail, faults
+
+
 @st.composite
 def classification_cases(draw):
     cohort = draw(cohorts(faults=ARRAY_FAULTS + IMAGE_DATASET_FAULTS, sizes=(8,), layouts=("flat",), labels=False))
@@ -199,17 +214,11 @@ def classification_cases(draw):
         y = np.zeros_like(y)
     elif fault == "mixed_types" and n >= 2:
         y = np.array([1] + ["a"] * (n - 1), dtype=object)
-    elif fault == "three_dims":
-        y = np.zeros((n, 2, 2))
     elif fault == "continuous" and n >= 2:
         y = np.linspace(0.1, 0.9, n)
-    elif fault == "none":
-        y = None
-    else:
+    elif fault not in SHARED_LABEL_FAULTS:
         fault = None
-    if fault is not None:
-        faults, blame, must_fail = faults + [f"y_{fault}"], blame | {"y"}, True
-    return cohort, X, y, blame, must_fail, faults
+    return _with_label_fault(cohort, X, y, fault, blame, must_fail, faults)
 
 
 @fuzz_settings(40)
@@ -247,17 +256,11 @@ def regression_cases(draw):
     elif fault == "strings" and n:
         y = np.asarray(y).astype(str)
         y.flat[0] = "abc"
-    elif fault == "three_dims":
-        y = np.zeros((n, 2, 2))
     elif fault == "no_column":
         y = np.zeros((n, 0))
-    elif fault == "none":
-        y = None
-    else:
+    elif fault not in SHARED_LABEL_FAULTS:
         fault = None
-    if fault is not None:
-        faults, blame, must_fail = faults + [f"y_{fault}"], blame | {"y"}, True
-    return cohort, X, y, blame, must_fail, faults
+    return _with_label_fault(cohort, X, y, fault, blame, must_fail, faults)
 
 
 @fuzz_settings(30)
