@@ -120,7 +120,7 @@ class CohortDataset(Dataset):
     >>> rng = np.random.default_rng(0)
     >>> ds = from_arrays(rng.integers(0, 255, (6, 3, 8, 8), dtype=np.uint8),
     ...                  pgs=rng.normal(size=(6, 4)))
-    >>> X, y = CohortDataset(ds, ["pgs"]).__getitems__([0, 2, 4])
+    >>> X, y = next(iter(make_loader(CohortDataset(ds, ["pgs"]), batch_size=3)))
     >>> X["image"].shape, X["pgs"].shape, X["pgs_mask"].tolist()
     (torch.Size([3, 3, 8, 8]), torch.Size([3, 4]), [True, True, True])
     """

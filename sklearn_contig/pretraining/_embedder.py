@@ -26,7 +26,7 @@ from ..data._schema import IMAGE
 from ..models import ImageEncoder, ImageEncoderName, load_encoder
 from ..models.contig import autocast_context
 from ..training import image_dataset
-from ..training._estimator import resolve_device, resolve_precision
+from ..training._estimator import resolve_device, resolve_precision, set_data_normalization
 from ._base import check_pretrained_weights, start_from_weights
 
 #: Layers of a ResNet whose pooled activations can be taken.
@@ -202,12 +202,7 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         if self.layer is not None and encoder.kind != "resnet":
             raise ValueError(f"layer={self.layer!r} needs a ResNet encoder, not {encoder.name!r}; use layer=None")
         if not pretrained:  # weights_normalization="data"
-            n = ds.sizes["sample"]
-            take = np.sort(np.random.default_rng(0).choice(n, size=min(n, 256), replace=False))
-            batch, _ = CohortDataset(ds, [], indices=take).__getitems__(np.arange(len(take)))
-            with torch.no_grad():
-                x = encoder.to_unit(batch["image"])
-            encoder.set_normalization(x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)))
+            set_data_normalization(encoder, ds, np.arange(ds.sizes["sample"]), seed=0)
         self.device_ = resolve_device(self.device)
         self.encoder_ = encoder.to(self.device_).eval()
         self.n_features_in_ = in_channels

@@ -334,6 +334,21 @@ def _inherit_parameters(cls) -> None:
     cls.__init__ = __init__
 
 
+def set_data_normalization(encoder, ds, rows, seed, *, on_bad_image="raise") -> None:
+    """Set ``encoder``'s input statistics from up to 256 images of ``ds`` drawn from ``rows``.
+
+    The per-channel (per-feature for flat input) mean and standard deviation of
+    the 0-1 scaled images, drawn without replacement with ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    take = np.sort(rng.choice(np.asarray(rows), size=min(len(rows), 256), replace=False))
+    X, _ = next(CohortDataset(ds, [], indices=take, on_bad_image=on_bad_image).batches(len(take)))
+    with torch.no_grad():
+        x = encoder.to_unit(X["image"])
+    dims = (0,) if x.ndim == 2 else (0, 2, 3)
+    encoder.set_normalization(x.mean(dim=dims), x.std(dim=dims))
+
+
 class NetEstimator(BaseEstimator):
     """Base class of every estimator that trains a network; not for direct use.
 
@@ -458,17 +473,6 @@ class NetEstimator(BaseEstimator):
             params.update(self.augment)
         return BatchAugment(**params)
 
-    @staticmethod
-    def _normalization(encoder, ds, rows, seed, on_bad_image="raise") -> None:
-        """Per-channel statistics of up to 256 training images, set on ``encoder``."""
-        rng = np.random.default_rng(seed)
-        take = np.sort(rng.choice(rows, size=min(len(rows), 256), replace=False))
-        X, _ = CohortDataset(ds, [], indices=take, on_bad_image=on_bad_image).__getitems__(np.arange(len(take)))
-        with torch.no_grad():
-            x = encoder.to_unit(X["image"])
-        dims = (0,) if x.ndim == 2 else (0, 2, 3)
-        encoder.set_normalization(x.mean(dim=dims), x.std(dim=dims))
-
     def _make_net(self, module, criterion, train_data, valid_data, device, *, sampler=None, fingerprint=None):
         from skorch.callbacks import ProgressBar
         from skorch.helper import predefined_split
@@ -590,7 +594,7 @@ class NetEstimator(BaseEstimator):
             )
             encoder, pretrained = self._initial_encoder(ds)
             if not pretrained:
-                self._normalization(encoder, ds, train_rows, seed, on_bad_image=bad)
+                set_data_normalization(encoder, ds, train_rows, seed, on_bad_image=bad)
             module = self._build_module(encoder, train_data)
             if self.sync_batchnorm:
                 module = convert_sync_batchnorm(module, device)
