@@ -12,6 +12,9 @@ Everything here is a no-op in a single process. Under ``torchrun`` or
   statistics are those of the global batch, on GPUs through PyTorch's kernel and
   on CPUs (where ``torch.nn.SyncBatchNorm`` refuses to run) through two
   all-reduces;
+- :func:`all_gather_rows` -- the rows of every process, differentiable: the
+  backward gives each process the gradient of its own rows summed over
+  processes (the gathered losses' convention again);
 - :func:`gather_rows` -- the rows of every process (no gradient);
 - :func:`broadcast_state` -- copy rank 0's parameters and buffers to every process;
 - :func:`agree` -- rank 0's value of a flag, so every process takes the same branch.
@@ -32,22 +35,47 @@ def world() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _summed(t: torch.Tensor) -> torch.Tensor:
+    """A copy of ``t`` summed over processes (``torch.distributed.all_reduce``)."""
+    import torch.distributed as dist
+
+    t = t.contiguous().clone()
+    dist.all_reduce(t)
+    return t
+
+
+def _concatenated(t: torch.Tensor) -> torch.Tensor:
+    """Rows of ``t`` from every process, in rank order (``torch.distributed.all_gather``)."""
+    import torch.distributed as dist
+
+    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts, dim=0)
+
+
 class _AllReduceSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, t):
+        return _summed(t)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _summed(grad)
+
+
+class _AllGather(torch.autograd.Function):
+    """All-gather along dim 0 whose backward sums the gradients of every process."""
+
     @staticmethod
     def forward(ctx, t):
         import torch.distributed as dist
 
-        t = t.contiguous().clone()
-        dist.all_reduce(t)
-        return t
+        ctx.rank, ctx.n = dist.get_rank(), t.shape[0]
+        return _concatenated(t)
 
     @staticmethod
     def backward(ctx, grad):
-        import torch.distributed as dist
-
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        return grad
+        return _summed(grad)[ctx.rank * ctx.n : (ctx.rank + 1) * ctx.n]
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
@@ -56,11 +84,27 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
         return t
     if t.requires_grad:
         return _AllReduceSum.apply(t)
-    import torch.distributed as dist
+    return _summed(t)
 
-    t = t.contiguous().clone()
-    dist.all_reduce(t)
-    return t
+
+def all_gather_rows(t: torch.Tensor) -> torch.Tensor:
+    """Rows of ``t`` from every process, in rank order, keeping gradients (``t`` in one process).
+
+    The backward sums the gradient of the gathered rows over processes and
+    gives each process the part of its own rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> t = torch.ones(2, 3, requires_grad=True)
+    >>> all_gather_rows(t) is t  # one process
+    True
+    """
+    if world()[1] == 1:
+        return t
+    if t.requires_grad:
+        return _AllGather.apply(t)
+    return _concatenated(t)
 
 
 @torch.no_grad()
@@ -68,11 +112,7 @@ def gather_rows(t: torch.Tensor) -> torch.Tensor:
     """Rows of ``t`` from every process, in rank order, without gradient (``t`` in one process)."""
     if world()[1] == 1:
         return t.detach()
-    import torch.distributed as dist
-
-    parts = [torch.empty_like(t) for _ in range(world()[1])]
-    dist.all_gather(parts, t.detach().contiguous())
-    return torch.cat(parts)
+    return _concatenated(t.detach())
 
 
 def agree(flag: bool, device=None) -> bool:

@@ -6,49 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _world() -> tuple[int, int]:
-    """``(rank, world_size)``; ``(0, 1)`` without torch.distributed."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return 0, 1
-    return dist.get_rank(), dist.get_world_size()
+from .._distributed import all_gather_rows, world
 
 
-class _AllGather(torch.autograd.Function):
-    """All-gather along dim 0 whose backward sums the gradients of every process."""
-
-    @staticmethod
-    def forward(ctx, t):
-        import torch.distributed as dist
-
-        parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, t.contiguous())
-        ctx.rank, ctx.n = dist.get_rank(), t.shape[0]
-        return torch.cat(parts, dim=0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        import torch.distributed as dist
-
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        return grad[ctx.rank * ctx.n : (ctx.rank + 1) * ctx.n]
-
-
-def _gather(t: torch.Tensor) -> torch.Tensor:
-    """All-gather along dim 0 across processes, keeping gradients (identity when single)."""
-    rank, world = _world()
-    if world == 1:
-        return t
-    if t.requires_grad:
-        return _AllGather.apply(t)
-    import torch.distributed as dist
-
-    parts = [torch.empty_like(t) for _ in range(world)]
-    dist.all_gather(parts, t.contiguous())
-    return torch.cat(parts, dim=0)
+def _check_temperature(temperature) -> float:
+    """``temperature`` as a float, or a ``ValueError`` unless it is > 0."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return float(temperature)
 
 
 class ContIGLoss(nn.Module):
@@ -101,11 +66,10 @@ class ContIGLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.1, loss_weight: float = 0.75, exclude_positive: bool = False):
         super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        temperature = _check_temperature(temperature)
         if not 0.0 <= loss_weight <= 1.0:
             raise ValueError(f"loss_weight must be in [0, 1], got {loss_weight}")
-        self.temperature = float(temperature)
+        self.temperature = temperature
         self.loss_weight = float(loss_weight)
         self.exclude_positive = bool(exclude_positive)
 
@@ -135,9 +99,9 @@ class ContIGLoss(nn.Module):
         zg = F.normalize(zg.float(), dim=1)
         # Every collective comes first and unconditionally: all processes gather
         # the same tensors in the same order whatever their local rows hold.
-        keys_v, keys_g = _gather(zv), _gather(zg)
-        gmask = _gather(mask)
-        gind_all = _gather(individual) if individual is not None else None
+        keys_v, keys_g = all_gather_rows(zv), all_gather_rows(zg)
+        gmask = all_gather_rows(mask)
+        gind_all = all_gather_rows(individual) if individual is not None else None
         if int(gmask.sum()) < 2:
             return None
         if self.exclude_positive and gind_all is not None:
@@ -145,7 +109,7 @@ class ContIGLoss(nn.Module):
             if bool((gind_present == gind_present[0]).all()):
                 # one person only: no row has a negative (Eq. 1 would give -inf)
                 return None
-        rank, world = _world()
+        rank, world_size = world()
         offset = rank * n_local
         # position of each global present row among the present rows
         gpos = torch.cumsum(gmask.long(), 0) - 1
@@ -168,10 +132,10 @@ class ContIGLoss(nn.Module):
             logits_gv = logits_gv.masked_fill(same, float("-inf"))
         lam = self.loss_weight
         loss = lam * self._directional(logits_vg, target) + (1 - lam) * self._directional(logits_gv, target)
-        if world > 1:
+        if world_size > 1:
             # each process averages over its own rows; rescale so that the mean over
             # processes (what DDP's gradient averaging computes) is the global mean
-            loss = loss * (len(local_rows) * world / float(gmask.sum()))
+            loss = loss * (len(local_rows) * world_size / float(gmask.sum()))
         return loss
 
     def forward(self, pairs: dict, individual: torch.Tensor | None = None, return_parts: bool = False):

@@ -31,13 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .contig import _gather, _world
-
-
-def _check_temperature(temperature) -> float:
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    return float(temperature)
+from .._distributed import all_gather_rows, world
+from .contig import _check_temperature
 
 
 def _same_individual(individual, n_views: int) -> torch.Tensor | None:
@@ -94,10 +89,10 @@ class NTXentLoss(nn.Module):
             of each other's denominators.
         """
         n = z1.shape[0]
-        rank, world = _world()
+        rank, world_size = world()
         z1, z2 = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
         queries = torch.cat([z1, z2])  # (2n, k): this process's views
-        g1, g2 = _gather(z1), _gather(z2)  # (N, k) each, N = n * world
+        g1, g2 = all_gather_rows(z1), all_gather_rows(z2)  # (N, k) each, N = n * world_size
         n_all = g1.shape[0]
         keys = torch.cat([g1, g2])  # (2N, k)
         logits = queries @ keys.T / self.temperature  # (2n, 2N)
@@ -106,7 +101,7 @@ class NTXentLoss(nn.Module):
         drop = torch.zeros_like(logits, dtype=torch.bool)
         drop[torch.arange(2 * n, device=queries.device), own] = True
         if individual is not None:
-            ind_all = _gather(individual)
+            ind_all = all_gather_rows(individual)
             same = _same_individual(ind_all, 2)  # (2N, 2N)
             drop = drop | same[own]
         logits = logits.masked_fill(drop, float("-inf"))
@@ -185,7 +180,7 @@ class BarlowTwinsLoss(nn.Module):
         Under ``torch.distributed`` every process computes the loss of the
         gathered global batch (so the mean over processes is that loss).
         """
-        z1, z2 = _gather(z1), _gather(z2)
+        z1, z2 = all_gather_rows(z1), all_gather_rows(z2)
         n = z1.shape[0]
         if n < 2:
             raise ValueError(f"BarlowTwinsLoss needs at least 2 samples, got {n}")
@@ -247,14 +242,14 @@ class NNCLRLoss(nn.Module):
         self.temperature = _check_temperature(temperature)
 
     def _one_way(self, nn_, p, individual):
-        rank, _ = _world()
+        rank, _ = world()
         nn_ = F.normalize(nn_.detach().float(), dim=1)
         p = F.normalize(p.float(), dim=1)
-        keys = _gather(p)  # the predictions of every process's rows
+        keys = all_gather_rows(p)  # the predictions of every process's rows
         logits = nn_ @ keys.T / self.temperature  # (n, N)
         target = torch.arange(len(p), device=p.device) + rank * len(p)
         if individual is not None:
-            same = _same_individual(_gather(individual), 1)[target]
+            same = _same_individual(all_gather_rows(individual), 1)[target]
             logits = logits.masked_fill(same, float("-inf"))
         return F.cross_entropy(logits, target)
 
