@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["save_model", "load_model", "read_split", "json_params"]
+from .._pretrained import _params, save_pretrained
+
+__all__ = ["save_model", "load_model", "read_split"]
 
 ESTIMATOR_FILE = "estimator.joblib"
 ENCODER_FILE = "encoder.safetensors"
@@ -18,40 +20,20 @@ SPLIT_FILE = "split.csv"
 HISTORY_FILE = "history.csv"
 
 
-def json_params(est) -> dict:
-    """The estimator's parameters that JSON can hold (others as their ``repr``)."""
-    out = {}
-    for key, value in est.get_params(deep=False).items():
-        try:
-            json.dumps(value)
-            out[key] = value
-        except TypeError:
-            out[key] = repr(value)
-    return out
-
-
 def save_model(est, folder, *, metrics=None, encoder=True) -> Path:
     """Write a fitted pretrainer to ``folder``.
 
-    With :func:`sklearn_contig.save_pretrained` available the folder is its output
-    (``config.json``, ``model.safetensors``, model card; nothing pickled);
-    otherwise the fitted estimator goes to ``estimator.joblib``. Either way the
-    folder also holds the image encoder as ``encoder.safetensors`` (what
-    fine-tuning reads), the parameters as ``params.json`` and the training
-    history as ``history.csv``.
+    The folder is :func:`sklearn_contig.save_pretrained`'s output
+    (``config.json``, ``model.safetensors``, model card; nothing pickled) plus
+    the image encoder as ``encoder.safetensors`` (what fine-tuning reads), the
+    parameters as ``params.json`` (null for a value JSON cannot hold) and the
+    training history as ``history.csv``.
     """
-    import joblib
-
-    import sklearn_contig
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / PARAMS_FILE).write_text(
-        json.dumps({"class": type(est).__name__, "params": json_params(est)}, indent=1))
-    if hasattr(sklearn_contig, "save_pretrained"):
-        sklearn_contig.save_pretrained(est, folder, metrics=metrics, overwrite=True)
-    else:
-        joblib.dump(est, folder / ESTIMATOR_FILE)
+        json.dumps({"class": type(est).__name__, "params": _params(est)[0]}, indent=1))
+    save_pretrained(est, folder, metrics=metrics, overwrite=True)
     if encoder and not (folder / ENCODER_FILE).exists():
         est.save_encoder(folder / ENCODER_FILE)
     history = pd.DataFrame([{k: v for k, v in h.items() if np.isscalar(v)} for h in est.history_])
