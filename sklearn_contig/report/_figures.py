@@ -8,23 +8,16 @@ import io
 import numpy as np
 import pandas as pd
 
+from ..explain._plots import _pyplot
+
 __all__ = ["to_base64_png"]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def to_base64_png(fig, dpi=100) -> str:
     """A figure as a base64 PNG string (the figure is closed)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    _plt().close(fig)
+    _pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -38,7 +31,7 @@ def _hwc(img):
 
 
 def example_images(images):
-    plt = _plt()
+    plt = _pyplot()
     n = len(images)
     fig, axes = plt.subplots(1, n, figsize=(1.4 * n, 1.6), squeeze=False)
     for ax, img in zip(axes[0], images):
@@ -49,7 +42,7 @@ def example_images(images):
 
 
 def presence(modalities: dict):
-    plt = _plt()
+    plt = _pyplot()
     names = list(modalities)
     fig, ax = plt.subplots(figsize=(4.5, 2.6))
     ax.barh(names, [modalities[m]["present"] for m in names], color="tab:blue")
@@ -61,7 +54,7 @@ def presence(modalities: dict):
 
 
 def training_curves(history: pd.DataFrame, chance=None, title="contrastive loss"):
-    plt = _plt()
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for col in [c for c in history.columns if (c.endswith("loss") or "_loss_" in c) and not c.endswith("_best")]:
         style = "-" if col.startswith("valid") else ":"
@@ -75,7 +68,7 @@ def training_curves(history: pd.DataFrame, chance=None, title="contrastive loss"
 
 
 def retrieval(held_out: dict):
-    plt = _plt()
+    plt = _pyplot()
     models = list(held_out)
     k = held_out[models[0]]["k"]
     n = held_out[models[0]]["n"]
@@ -95,7 +88,7 @@ def retrieval(held_out: dict):
 
 
 def grouped_bars(table: pd.DataFrame, ylabel, title=None):
-    plt = _plt()
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     table.plot.bar(ax=ax, rot=30)
     ax.set_ylabel(ylabel)
@@ -106,7 +99,7 @@ def grouped_bars(table: pd.DataFrame, ylabel, title=None):
 
 
 def segmentation_examples(image, mask, pred):
-    plt = _plt()
+    plt = _pyplot()
     n = len(image)
     fig, axes = plt.subplots(3, n, figsize=(1.5 * n, 4.6), squeeze=False)
     for i in range(n):
@@ -121,7 +114,7 @@ def segmentation_examples(image, mask, pred):
 
 def top_features(tables: dict, top_k=15):
     """One panel per modality; planted (causal) features in red."""
-    plt = _plt()
+    plt = _pyplot()
     mods = list(tables)
     fig, axes = plt.subplots(1, len(mods), figsize=(4.2 * len(mods), 0.25 * top_k + 1.2),
                              squeeze=False)
@@ -137,7 +130,7 @@ def top_features(tables: dict, top_k=15):
 
 
 def image_maps(images, attributions):
-    plt = _plt()
+    plt = _pyplot()
     n = len(images)
     fig, axes = plt.subplots(2, n, figsize=(1.8 * n, 3.8), squeeze=False)
     for i in range(n):
@@ -157,7 +150,7 @@ def image_maps(images, attributions):
 def manhattan(results, planted=None):
     from ..gwas import manhattan_plot, min_p_across
 
-    plt = _plt()
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     manhattan_plot(min_p_across(results), ax=ax, highlight=planted or None)
     ax.set_title("min p over embedding components" + ("; planted loci in red" if planted else ""))
@@ -167,7 +160,7 @@ def manhattan(results, planted=None):
 def qq(results):
     from ..gwas import qq_plot
 
-    plt = _plt()
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(3.6, 3.4))
     qq_plot(results, ax=ax)
     return fig
