@@ -53,6 +53,16 @@ _PARTS = {
 }
 _MISSING_INT8 = -9
 
+#: plink2's BGEN allele order modifiers (``--bgen FILE ref-<value>``).
+BGEN_REF = ("first", "last", "unknown")
+
+
+def check_bgen_ref(bgen_ref) -> str:
+    """Check that ``bgen_ref`` is one of :data:`BGEN_REF` and return it."""
+    if bgen_ref not in BGEN_REF:
+        raise ValueError(f"bgen_ref must be one of {BGEN_REF}, got {bgen_ref!r}")
+    return bgen_ref
+
 
 @dataclass
 class GenotypeFiles:
@@ -75,14 +85,15 @@ class GenotypeFiles:
     def plink2_args(self, bgen_ref: str = "last") -> list[str]:
         """Input arguments of plink2 for these files (``--bfile``/``--pfile``/``--bgen``).
 
-        ``bgen_ref`` is plink2's BGEN allele order modifier (``"last"``: the
-        first allele is ALT, which is what :func:`read_genotypes` counts).
+        ``bgen_ref`` is plink2's BGEN allele order modifier, one of
+        :data:`BGEN_REF` (``"last"``: the first allele is ALT, which is what
+        :func:`read_genotypes` counts).
         """
         if self.format == "bed":
             return ["--bfile", self.prefix]
         if self.format == "pgen":
             return ["--pfile", self.prefix]
-        args = ["--bgen", self.main, f"ref-{bgen_ref}"]
+        args = ["--bgen", self.main, f"ref-{check_bgen_ref(bgen_ref)}"]
         if self.sample is not None:
             args += ["--sample", self.sample]
         return args

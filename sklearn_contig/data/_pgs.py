@@ -31,7 +31,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._genotypes import GenotypeFiles, _BgenSource, _read_bim, _read_pvar, genotype_files
+from ._genotypes import (
+    GenotypeFiles,
+    _BgenSource,
+    _read_bim,
+    _read_pvar,
+    check_bgen_ref,
+    genotype_files,
+)
+from ._plink_run import find_binary, run_plink
 from ._tables import read_pgs
 
 __all__ = ["compute_pgs", "read_scoring_file"]
@@ -204,12 +212,9 @@ def compute_pgs(
     RuntimeError
         plink2 is missing or fails.
     """
-    from ..gwas._plink import _BGEN_REF, _find_binary, _run
-
     if score not in ("avg", "sum"):
         raise ValueError(f"score must be 'avg' or 'sum', got {score!r}")
-    if bgen_ref not in _BGEN_REF:
-        raise ValueError(f"bgen_ref must be one of {_BGEN_REF}, got {bgen_ref!r}")
+    check_bgen_ref(bgen_ref)
     scoring_files = _as_list(scoring_files, "scoring_files")
     genotypes = _as_list(genotypes, "genotypes")
     scores = [read_scoring_file(p) for p in scoring_files]
@@ -217,7 +222,7 @@ def compute_pgs(
     if len(set(names)) < len(names):
         raise ValueError(f"scoring_files: score names repeat: {names}")
     files = [genotype_files(g, sample=sample) for g in genotypes]
-    exe = _find_binary(plink2, "plink2")
+    exe = find_binary(plink2, "plink2")
     variants = [_variants(f) for f in files]
 
     sums, counts, matched = {}, {}, {}
@@ -239,7 +244,7 @@ def compute_pgs(
                 if threads is not None:
                     cmd += ["--threads", str(int(threads))]
                 cmd += [*map(str, extra_args), "--out", str(out_prefix)]
-                _run(cmd, out_prefix, "plink2 --score")
+                run_plink(cmd, out_prefix, "plink2 --score")
                 table_k = pd.read_csv(str(out_prefix) + ".sscore", sep="\t", dtype=str)
                 iid = table_k["IID"].to_numpy()
                 s = pd.Series(table_k["SCORE1_SUM"].astype(np.float64).to_numpy(), index=iid)

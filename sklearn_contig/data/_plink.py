@@ -103,25 +103,32 @@ def read_plink(
     )
 
 
-def _dedupe_individuals(values, iid):
-    """One row per individual: drop repeated rows of the same individual."""
+def dedupe_individuals(values, iid):
+    """One row per individual: drop repeated rows of the same individual.
+
+    ``values`` is a 2-D float array with one row per entry of ``iid``. The
+    first row of each individual is kept; its repeated rows must hold the same
+    values (NaN matching NaN), else a ValueError names some of the
+    individuals. Returns ``(values, iid)`` as given when no id repeats.
+    """
     idx = pd.Index(iid)
     if idx.is_unique:
         return values, iid
     first = ~idx.duplicated()
-    codes = pd.factorize(idx)[0]
-    kept = values[first]
-    inv = np.full(codes.max() + 1, -1)
-    inv[codes[first]] = np.flatnonzero(first)
-    reference = values[inv[codes]]
-    same = (reference == values) | (np.isnan(reference) & np.isnan(values))
+    repeat = ~first
+    codes = pd.factorize(idx, use_na_sentinel=False)[0]
+    row_of = np.empty(codes.max() + 1, dtype=np.intp)
+    row_of[codes[first]] = np.flatnonzero(first)
+    reference = values[row_of[codes[repeat]]]
+    others = values[repeat]
+    same = (reference == others) | (np.isnan(reference) & np.isnan(others))
     if not same.all():
-        bad = idx[~same.all(axis=1)].unique()[:5].tolist()
+        bad = idx[repeat][~same.all(axis=1)].unique()[:5].tolist()
         raise ValueError(
             "genotypes has several rows with different values for the same "
             f"individual, e.g. {bad}"
         )
-    return kept, np.asarray(iid)[first]
+    return values[first], np.asarray(iid)[first]
 
 
 def write_plink(
@@ -244,7 +251,7 @@ def write_plink(
             "iid contains the id '0', which PLINK reads as a missing id; rename it"
         )
     if fid is None and sex is None:
-        values, iid_arr = _dedupe_individuals(values, iid_arr)
+        values, iid_arr = dedupe_individuals(values, iid_arr)
         n = len(iid_arr)
     elif pd.Index(iid_arr).has_duplicates:
         raise ValueError("iid has duplicate ids; pass one row per individual")

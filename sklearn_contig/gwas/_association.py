@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..data._plink import dedupe_individuals
 from ._plink import RESULT_COLUMNS, _bfile_prefix
 
 #: Median of the chi-squared distribution with one degree of freedom.
@@ -93,10 +94,9 @@ def _genotypes(genotypes):
             coord = genotypes.coords.get(key)
             ok = coord is not None and coord.dims == (col,)
             info[name] = coord.values if ok else (None if name == "A1" else np.nan)
-        frame = pd.DataFrame(genotypes.values, index=pd.Index(ids))
         # several samples (images) of one individual carry the same genotypes
-        keep = ~frame.index.duplicated()
-        return frame.to_numpy(np.float64)[keep], frame.index[keep].astype(str), info
+        g, ids = dedupe_individuals(np.asarray(genotypes.values, dtype=np.float64), ids)
+        return g, pd.Index(ids).astype(str), info
     if not isinstance(genotypes, pd.DataFrame):
         raise TypeError(
             "genotypes must be a PLINK fileset prefix, a DataFrame (individual x "
@@ -129,7 +129,8 @@ def linear_association(phenotypes, genotypes, covariates=None):
         sign flipped), or allele counts 0/1/2 (NaN =
         missing) as a DataFrame indexed by individual id with one column per
         SNP, or a 2-D DataArray such as ``ds["snp"]`` (rows by its
-        ``individual`` coordinate; one row per individual is used).
+        ``individual`` coordinate; one row per individual is used, and the
+        rows of one individual must agree).
     covariates : pandas.DataFrame or None, default=None
         Numeric covariates indexed by individual id.
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
@@ -30,7 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data._genotypes import GenotypeFiles, genotype_files, read_sample_ids
+from ..data._genotypes import (
+    GenotypeFiles,
+    check_bgen_ref,
+    genotype_files,
+    read_sample_ids,
+)
+from ..data._plink_run import find_binary, run_plink
 
 #: Columns of :func:`run_gwas` results, in order.
 RESULT_COLUMNS = [
@@ -43,19 +48,8 @@ CLUMP_COLUMNS = [
     "CHR", "SNP", "BP", "P", "TOTAL", "NSIG", "S05", "S01", "S001", "S0001", "SP2",
 ]  # fmt: skip
 
-_INSTALL_HINT = (
-    "Install PLINK 2 and PLINK 1.9 (Debian/Ubuntu: `apt-get install plink2 "
-    "plink1.9`; `make plink` does this), or download them from "
-    "https://www.cog-genomics.org/plink/2.0/ and "
-    "https://www.cog-genomics.org/plink/1.9/ "
-    "and pass the binary's path"
-)
-
 
 # -- helpers ------------------------------------------------------------------
-_BGEN_REF = ("first", "last", "unknown")
-
-
 def _bfile_prefix(bfile) -> Path:
     """The PLINK 1 fileset prefix of ``bfile``; checks that .bed/.bim/.fam exist."""
     path = Path(os.fspath(bfile))
@@ -74,19 +68,8 @@ def _bfile_prefix(bfile) -> Path:
 
 def _genotypes(bfile, sample=None, bgen_ref="last") -> GenotypeFiles:
     """The genotype files at ``bfile`` (.bed/.pgen prefix or .bgen); checks they exist."""
-    if bgen_ref not in _BGEN_REF:
-        raise ValueError(f"bgen_ref must be one of {_BGEN_REF}, got {bgen_ref!r}")
+    check_bgen_ref(bgen_ref)
     return genotype_files(bfile, sample=sample)
-
-
-def _find_binary(name, param):
-    found = shutil.which(os.fspath(name))
-    if found is None:
-        raise RuntimeError(
-            f"PLINK binary {os.fspath(name)!r} not found (looked on PATH). "
-            f"{_INSTALL_HINT} as {param}=..."
-        )
-    return found
 
 
 def _read_fam(files: GenotypeFiles) -> pd.DataFrame:
@@ -109,23 +92,6 @@ def _publish(work: Path, out_dir) -> Path:
     return out_dir
 
 
-def _run(cmd, out_prefix: Path, what: str):
-    """Run ``cmd``; on failure raise RuntimeError with the tail of PLINK's log."""
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        log = Path(str(out_prefix) + ".log")
-        tail = []
-        if log.is_file():
-            tail = log.read_text(errors="replace").splitlines()[-25:]
-        err = (proc.stderr or proc.stdout or "").strip().splitlines()[-10:]
-        raise RuntimeError(
-            f"{what} failed (exit code {proc.returncode}): {' '.join(map(str, cmd))}\n"
-            + ("--- end of " + str(log) + " ---\n" + "\n".join(tail) if tail else "")
-            + ("\n--- output ---\n" + "\n".join(err) if err and not tail else "")
-        )
-    return proc
-
-
 def _check_names(columns, what):
     for c in columns:
         c = str(c)
@@ -136,14 +102,19 @@ def _check_names(columns, what):
             )
 
 
+def _check_unique_ids(index, what):
+    """Raise ValueError when ``index`` (individual ids of ``what``) repeats an id."""
+    if not index.is_unique:
+        dup = list(index[index.duplicated()][:5])
+        raise ValueError(f"{what} have duplicate individual ids, e.g. {dup}")
+
+
 def _as_frame(data, what) -> pd.DataFrame:
     if isinstance(data, pd.Series):
         data = data.to_frame(name=data.name if data.name is not None else what)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"{what} must be a pandas DataFrame indexed by individual id")
-    if not data.index.is_unique:
-        dup = list(data.index[data.index.duplicated()][:5])
-        raise ValueError(f"{what} have duplicate individual ids, e.g. {dup}")
+    _check_unique_ids(data.index, what)
     return data
 
 
@@ -415,7 +386,7 @@ def run_gwas(
                 stacklevel=2,
             )
 
-    exe = _find_binary(plink2, "plink2")
+    exe = find_binary(plink2, "plink2")
     work = _workdir(out_dir, "contig_gwas_")
     keep = keep_files or out_dir is not None
     try:
@@ -429,7 +400,7 @@ def run_gwas(
         if threads is not None:
             cmd += ["--threads", str(int(threads))]
         cmd += [*map(str, extra_args), "--out", str(out_prefix)]
-        _run(cmd, out_prefix, "plink2 --glm")
+        run_plink(cmd, out_prefix, "plink2 --glm")
         names = [str(c) for c in pheno.columns]
         result = _parse_glm(out_prefix, names)
         other = sorted(
@@ -520,7 +491,7 @@ def _as_bed(files: GenotypeFiles, work: Path, exe2, bgen_ref, snps=None) -> str:
         ids.write_text("\n".join(map(str, snps)) + "\n")
         cmd += ["--extract", str(ids)]
     cmd += ["--make-bed", "--out", str(out_prefix)]
-    _run(cmd, out_prefix, f"plink2 --make-bed (converting {files.main} for plink1.9)")
+    run_plink(cmd, out_prefix, f"plink2 --make-bed (converting {files.main} for plink1.9)")
     return str(out_prefix)
 
 
@@ -581,8 +552,8 @@ def count_independent_regions(
     if "phenotype" in results:
         results = min_p_across(results)
     files = _genotypes(bfile, sample, bgen_ref)
-    exe = _find_binary(plink, "plink")
-    exe2 = _find_binary(plink2, "plink2") if files.format != "bed" else None
+    exe = find_binary(plink, "plink")
+    exe2 = find_binary(plink2, "plink2") if files.format != "bed" else None
     assoc = results[["SNP", "P"]].dropna()
     assoc = assoc.assign(P=np.clip(assoc["P"].to_numpy(np.float64), 1e-300, 1.0))
     work = _workdir(out_dir, "contig_clump_")
@@ -597,7 +568,7 @@ def count_independent_regions(
             "--clump-r2", repr(float(r2)), "--clump-kb", repr(float(kb)),
             *map(str, extra_args), "--out", str(out_prefix),
         ]  # fmt: skip
-        _run(cmd, out_prefix, "plink1.9 --clump")
+        run_plink(cmd, out_prefix, "plink1.9 --clump")
         clumped = Path(str(out_prefix) + ".clumped")
         if clumped.is_file() and clumped.stat().st_size > 0:
             clumps = _parse_clumped(clumped)
@@ -652,7 +623,7 @@ def genetic_pcs(bfile, n_pcs=10, plink2="plink2", *, approx=None, threads=None,
         (named apart from :class:`GWASTransformer`'s ``PC1``..).
     """
     files = _genotypes(bfile, sample, bgen_ref)
-    exe = _find_binary(plink2, "plink2")
+    exe = find_binary(plink2, "plink2")
     n = len(_read_fam(files))
     if approx is None:
         approx = n > 5000
@@ -664,7 +635,7 @@ def genetic_pcs(bfile, n_pcs=10, plink2="plink2", *, approx=None, threads=None,
         if threads is not None:
             cmd += ["--threads", str(int(threads))]
         cmd += [*map(str, extra_args), "--out", str(out_prefix)]
-        _run(cmd, out_prefix, "plink2 --pca")
+        run_plink(cmd, out_prefix, "plink2 --pca")
         vec = pd.read_csv(str(out_prefix) + ".eigenvec", sep="\t", dtype={"IID": str, "#IID": str})
     vec = vec.rename(columns={"#IID": "IID"}).set_index("IID")
     vec = vec.drop(columns=[c for c in ("#FID", "FID") if c in vec])

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._compat import Interval, StrOptions, _fit_context
 from ..data._errors import named_errors
+from ._plink import _check_unique_ids
 
 #: Built-in aggregations over the images of one individual.
 _AGGREGATIONS = ("mean", "median")
@@ -391,9 +392,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         cov = self.covariates
         if cov.shape[1] == 0:
             raise ValueError("covariates has no column; pass covariates=None to regress on the intercept only")
-        if not cov.index.is_unique:
-            dup = list(cov.index[cov.index.duplicated()][:5])
-            raise ValueError(f"covariates have duplicate individual ids, e.g. {dup}")
+        _check_unique_ids(cov.index, "covariates")
         absent = ~_present(cov, index)
         if absent.any():
             examples = list(index[absent][:5])

@@ -78,3 +78,16 @@ def test_dataarray_with_several_samples_per_individual(data):
     assert (got["N"] == want["N"]).all() and list(got["BP"][:3]) == [0, 100, 200]
     with pytest.raises(ValueError, match="no individual"):
         linear_association(pheno.set_axis([f"x{i}" for i in range(300)]), geno)
+
+
+def test_dataarray_rows_of_one_individual_must_agree(data):
+    pheno, geno, _ = data
+    values = np.repeat(geno.to_numpy(), 2, axis=0)
+    values[1, 0] = 2.0 - values[1, 0] if values[1, 0] != 1.0 else 0.0  # second image of individual 0 differs
+    da = xr.DataArray(
+        values,
+        dims=("sample", "snp_id"),
+        coords={"individual": ("sample", np.repeat(geno.index.to_numpy(), 2)), "snp_id": geno.columns.to_numpy()},
+    )
+    with pytest.raises(ValueError, match="different values for the same individual"):
+        linear_association(pheno, da)
