@@ -62,10 +62,15 @@ class Samples:
         return f"Samples(n_samples={self.shape[0]}, variables={list(self.ds.data_vars)})"
 
 
-def as_dataset(X) -> xr.Dataset | None:
-    """The Dataset behind ``X`` (Dataset or Samples), or None for other inputs."""
+def as_dataset(X, *, required=False, name="X") -> xr.Dataset | None:
+    """The Dataset behind ``X`` (Dataset or Samples), or None for other inputs.
+
+    With ``required=True`` other inputs raise a ``TypeError`` naming ``name``.
+    """
     if isinstance(X, Samples):
         return X.ds
     if isinstance(X, xr.Dataset):
         return X
+    if required:
+        raise TypeError(f"{name} must be an xarray.Dataset (or sklearn_contig.data.Samples), got {type(X).__name__}")
     return None

@@ -304,7 +304,7 @@ class Explainer(BaseEstimator):
         pre = self.pretrainer
         model_modalities = list(pre.modalities_)
         explained = self._explained_modalities(model_modalities)
-        ds = _as_dataset(X)
+        ds = as_dataset(X, required=True)
         validate(ds, [m for m in model_modalities if m in ds], require_image=True, min_samples=1)
         self._check_features(ds, model_modalities, pre, require=model_modalities)
         rows = self._draw_reference(ds, model_modalities)
@@ -440,7 +440,7 @@ class Explainer(BaseEstimator):
 
     def _check_X(self, X):
         check_is_fitted(self, "reference_stats_")
-        ds = _as_dataset(X)
+        ds = as_dataset(X, required=True)
         validate(ds, [], require_image=True, min_samples=1)
         missing = [m for m in self.modalities_ if m not in ds]
         if missing:
@@ -603,10 +603,3 @@ def _presence(ds, m):
     return ~np.all(np.isnan(values), axis=1)
 
 
-def _as_dataset(X):
-    ds = as_dataset(X)
-    if ds is None:
-        raise TypeError(
-            f"X must be an xarray.Dataset (or sklearn_contig.data.Samples), got {type(X).__name__}"
-        )
-    return ds

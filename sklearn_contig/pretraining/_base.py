@@ -109,16 +109,6 @@ class BasePretrainer(TransformerMixin, NetEstimator):
         return start_from_weights(encoder, self.pretrained_weights, self.weights_normalization)
 
     # ---------------------------------------------------------------- helpers
-    @staticmethod
-    def _as_dataset(X, name="X") -> xr.Dataset:
-        ds = as_dataset(X)
-        if ds is None:
-            raise TypeError(
-                f"{name} must be an xarray.Dataset (or sklearn_contig.data.Samples), "
-                f"got {type(X).__name__}"
-            )
-        return ds
-
     def _check_image_for_encoder(self, ds) -> None:
         if IMAGE not in ds:
             raise ValueError(f"X has no {IMAGE!r} variable: a pretrainer needs images")
@@ -152,7 +142,7 @@ class BasePretrainer(TransformerMixin, NetEstimator):
         """
         self._validate_params()
         check_pretrained_weights(self, self.image_encoder)
-        ds = self._as_dataset(X)
+        ds = as_dataset(X, required=True)
         self._check_image_for_encoder(ds)
         modalities, rows = self._prepare(ds)
         train_data = self._fit_net(ds, rows, modalities=modalities)

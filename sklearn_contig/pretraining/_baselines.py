@@ -15,18 +15,16 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 from torch import nn
 
 from .._compat import Interval, StrOptions
-from ..data import as_dataset, from_arrays
 from ..data._schema import validate
 from ..losses import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLoss, SSLCriterion
 from ..models import BatchAugment
 from ..models.ssl import BarlowTwinsModule, BYOLModule, NNCLRModule, SimCLRModule, SimSiamModule
-from ..training import steps_per_epoch, training_params_doc, unwrapped
+from ..training import image_dataset, steps_per_epoch, training_params_doc, unwrapped
 from ._base import PRETRAINED_WEIGHTS_DOC, BasePretrainer
 
 #: Two-view augmentation the ContIG authors used for the baselines: random
@@ -188,20 +186,6 @@ class _TwoViewPretrainer(BasePretrainer):
         return SSLCriterion(self._make_loss())
 
     # ------------------------------------------------------------------ API
-    @staticmethod
-    def _image_dataset(X, name="X") -> xr.Dataset:
-        ds = as_dataset(X)
-        if ds is not None:
-            return ds
-        if isinstance(X, xr.DataArray):
-            X = X.values
-        if isinstance(X, torch.Tensor):
-            X = X.detach().cpu().numpy()
-        try:
-            return from_arrays(np.asarray(X))
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{name} must be a cohort Dataset or an image array: {exc}") from None
-
     def fit(self, X, y=None):
         """Pretrain the image encoder on two augmented views of each image.
 
@@ -209,8 +193,8 @@ class _TwoViewPretrainer(BasePretrainer):
         ----------
         X : xarray.Dataset, Samples, or array-like of shape (n, c, h, w) or (n, d)
             A cohort Dataset (only ``image`` is used) or the images themselves,
-            uint8 0-255 or float 0-1 (wrapped with
-            :func:`sklearn_contig.data.from_arrays`).
+            uint8 0-255 or float 0-1, one individual per image (as in
+            ``transform``).
         y : None
             Ignored.
 
@@ -218,7 +202,7 @@ class _TwoViewPretrainer(BasePretrainer):
         -------
         self
         """
-        return super().fit(self._image_dataset(X), y)
+        return super().fit(image_dataset(X), y)
 
     @torch.no_grad()
     def view_retrieval_accuracy(self, X, k=1, chunk_size=None) -> float:
@@ -238,7 +222,7 @@ class _TwoViewPretrainer(BasePretrainer):
         accuracy : float
         """
         check_is_fitted(self, "net_")
-        ds = self._image_dataset(X)
+        ds = image_dataset(X)
         validate(ds, [], require_image=True)
         chunk = int(chunk_size or self.batch_size_)
         device = next(self.module_.parameters()).device

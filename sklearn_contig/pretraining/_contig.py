@@ -9,7 +9,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions
-from ..data import genetic_scaling, individual_codes, presence
+from ..data import as_dataset, genetic_scaling, individual_codes, presence
 from ..data._schema import validate
 from ..losses import ContIGCriterion, ContIGLoss
 from ..models import GENETIC_ENCODERS, ContIGModule
@@ -190,7 +190,7 @@ class ContIGPretrainer(BasePretrainer):
     def _projections(self, X):
         """Per modality: image projection, genetic projection, genetic embedding, mask."""
         check_is_fitted(self, "net_")
-        ds = self._as_dataset(X)
+        ds = as_dataset(X, required=True)
         validate(ds, self.modalities_, require_image=True)
 
         def batch_projections(module, batch):
@@ -242,7 +242,7 @@ class ContIGPretrainer(BasePretrainer):
         accuracy : dict of str to float
         """
         chunk = int(chunk_size or self.batch_size_)
-        ds = self._as_dataset(X)
+        ds = as_dataset(X, required=True)
         individual = individual_codes(ds)
         result = {}
         for m, (zv, zg, _, mask) in self._projections(X).items():
@@ -280,7 +280,7 @@ class ContIGPretrainer(BasePretrainer):
             of the per-chunk losses.
         """
         chunk = int(chunk_size or self.batch_size_)
-        ds = self._as_dataset(X)
+        ds = as_dataset(X, required=True)
         codes = torch.from_numpy(individual_codes(ds))
         proj = self._projections(X)
         loss_fn = ContIGLoss(self.temperature, self.loss_weight, self.exclude_positive)

@@ -107,7 +107,7 @@ def image_dataset(X, name: str = "X") -> xr.Dataset:
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     X = np.asarray(X)
-    if X.dtype.kind not in "uif":
+    if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a numeric image array or a cohort Dataset, got dtype {X.dtype}")
     if X.ndim not in (2, 4):
         raise ValueError(f"{name} must be images (n, channel, y, x) or flat features (n, d), got shape {X.shape}")
