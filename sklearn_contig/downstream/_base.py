@@ -8,13 +8,11 @@ loss and how labels are encoded and decoded.
 
 from __future__ import annotations
 
-import copy
 import os
 
 import numpy as np
 import torch
 import xarray as xr
-from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
@@ -22,9 +20,17 @@ from .._compat import HasMethods, StrOptions
 from ..data import as_dataset
 from ..data._errors import named_errors
 from ..data._schema import IMAGE, validate
-from ..models import DownstreamModule, ImageEncoder, ImageEncoderName, load_encoder
-from ..pretraining._base import PRETRAINED_WEIGHTS_DOC, check_pretrained_weights, start_from_weights
-from ..training import TRAINING_ATTRS_DOC, CosineSchedule, NetEstimator, training_params_doc
+from ..models import DownstreamModule, ImageEncoder, ImageEncoderName
+from ..training import (
+    PRETRAINED_WEIGHTS_DOC,
+    TRAINING_ATTRS_DOC,
+    CosineSchedule,
+    NetEstimator,
+    check_pretrained_weights,
+    copy_encoder,
+    start_from_weights,
+    training_params_doc,
+)
 
 
 class BaseDownstream(NetEstimator):
@@ -165,28 +171,7 @@ class BaseDownstream(NetEstimator):
             encoder = ImageEncoder(name, in_channels=in_channels, image_size=size)
             encoder, pretrained = start_from_weights(encoder, self.pretrained_weights, self.weights_normalization)
         else:
-            if isinstance(src, (str, os.PathLike)):
-                encoder = load_encoder(src, expected=self.image_encoder)
-            elif isinstance(src, ImageEncoder):
-                encoder = copy.deepcopy(src).cpu()
-            else:
-                try:
-                    encoder = src.get_encoder()
-                except NotFittedError:
-                    raise NotFittedError(
-                        f"encoder= is an unfitted {type(src).__name__}; fit it before passing it "
-                        "(when this estimator is cloned, e.g. by GridSearchCV or cross_val_score, "
-                        "clone() unfits a nested pretrainer: pass sklearn.frozen.FrozenEstimator"
-                        "(pretrainer) or a file written by pretrainer.save_encoder instead)"
-                    ) from None
-                if not isinstance(encoder, ImageEncoder):
-                    raise TypeError(
-                        f"encoder.get_encoder() returned {type(encoder).__name__}, not an ImageEncoder"
-                    )
-            if self.image_encoder is not None and encoder.name != self.image_encoder:
-                raise ValueError(
-                    f"encoder= holds a {encoder.name!r} encoder but image_encoder={self.image_encoder!r}"
-                )
+            encoder = copy_encoder(src, expected=self.image_encoder)
             pretrained = True
             if self.image_size is not None and not encoder.flat:
                 encoder.set_image_size(self.image_size)

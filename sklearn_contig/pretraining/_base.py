@@ -9,7 +9,6 @@ image encoder, and the embedding API (``transform``, ``get_encoder``,
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,55 +20,9 @@ from sklearn.utils.validation import check_is_fitted
 from .._compat import output_is_pandas
 from ..data import as_dataset
 from ..data._schema import IMAGE
-from ..models import ImageEncoder, ImageEncoderName, load_weights
+from ..models import ImageEncoder, ImageEncoderName
 from ..models import save_encoder as _save_encoder
-from ..training import NetEstimator, image_dataset
-
-#: numpydoc text of ``pretrained_weights`` and ``weights_normalization``.
-PRETRAINED_WEIGHTS_DOC = """pretrained_weights : str, path or None, default=None
-        Published weights the image encoder starts from instead of a random
-        initialisation: a state dict in ``.safetensors``, or ``.pth`` / ``.pt``
-        / ``.ckpt`` read with ``torch.load(weights_only=True)`` (nothing else
-        is unpickled). Understood layouts: plain (torchvision, timm), RETFound /
-        MAE ``{"model": ...}``, Lightning ``{"state_dict": ...}`` with prefixes
-        such as ``model.imaging_model.`` or ``models.0.imaging_model.`` (the
-        ContIG authors' checkpoints), DataParallel ``module.``; classifier
-        heads and MAE decoders are dropped and a ViT's position embeddings are
-        resampled to ``image_size``. ``image_encoder`` names the weights'
-        architecture (e.g. ``"timm:vit_large_patch16_224"`` for RETFound); a
-        file of another architecture raises ``ValueError`` listing the keys.
-        See :func:`~sklearn_contig.models.load_weights`.
-    weights_normalization : {"imagenet", "data"}, default="imagenet"
-        Input statistics used with ``pretrained_weights``: ``"imagenet"``, the
-        ImageNet per-channel mean and standard deviation that torchvision,
-        timm and RETFound weights were trained with (3 channels); ``"data"``,
-        those of the training images, as for a random start. Either way the
-        encoder counts as pretrained (``pretrained_ = True``). Ignored
-        without ``pretrained_weights``."""
-
-
-def check_pretrained_weights(estimator, image_encoder) -> None:
-    """Checks of ``pretrained_weights`` that need no reading, before any work."""
-    path = estimator.pretrained_weights
-    if path is None:
-        return
-    if image_encoder == "mlp":
-        raise ValueError("pretrained_weights needs an image backbone; image_encoder='mlp' has no published weights")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"pretrained_weights file {str(path)!r} does not exist")
-
-
-def start_from_weights(encoder, path, normalization) -> tuple[ImageEncoder, bool]:
-    """``encoder`` with the weights of ``path`` (if any) and whether its statistics are set.
-
-    The second value tells the training core whether to compute the
-    normalisation statistics from the training images (False) or keep the
-    encoder's (True: ImageNet statistics of published weights).
-    """
-    if path is None:
-        return encoder, False
-    load_weights(encoder, path, normalization="imagenet" if normalization == "imagenet" else "keep")
-    return encoder, normalization == "imagenet"
+from ..training import NetEstimator, check_pretrained_weights, image_dataset, start_from_weights
 
 
 def _feature_names(var) -> np.ndarray:

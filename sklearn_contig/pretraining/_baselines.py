@@ -24,8 +24,8 @@ from ..data._schema import validate
 from ..losses import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLoss, SSLCriterion
 from ..models import BatchAugment
 from ..models.ssl import BarlowTwinsModule, BYOLModule, NNCLRModule, SimCLRModule, SimSiamModule
-from ..training import image_dataset, steps_per_epoch, training_params_doc, unwrapped
-from ._base import PRETRAINED_WEIGHTS_DOC, BasePretrainer
+from ..training import PRETRAINED_WEIGHTS_DOC, image_dataset, steps_per_epoch, training_params_doc, unwrapped
+from ._base import BasePretrainer
 
 #: Two-view augmentation the ContIG authors used for the baselines: random
 #: resized crop (area 0.08-1), horizontal flip, colour jitter 0.7/0.7/0.7 with

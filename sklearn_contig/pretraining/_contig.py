@@ -13,8 +13,8 @@ from ..data import as_dataset, genetic_scaling, individual_codes, presence
 from ..data._schema import validate
 from ..losses import ContIGCriterion, ContIGLoss
 from ..models import GENETIC_ENCODERS, ContIGModule
-from ..training import training_params_doc
-from ._base import PRETRAINED_WEIGHTS_DOC, BasePretrainer
+from ..training import PRETRAINED_WEIGHTS_DOC, training_params_doc
+from ._base import BasePretrainer
 
 
 class ContIGPretrainer(BasePretrainer):

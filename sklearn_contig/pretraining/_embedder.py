@@ -9,7 +9,6 @@ components (:class:`~sklearn_contig.gwas.GWASTransformer`).
 
 from __future__ import annotations
 
-import copy
 import os
 from numbers import Integral
 
@@ -17,17 +16,15 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import HasMethods, Interval, StrOptions, output_is_pandas
 from ..data import CohortDataset, as_dataset
 from ..data._schema import IMAGE
-from ..models import ImageEncoder, ImageEncoderName, load_encoder
+from ..models import ImageEncoder, ImageEncoderName
 from ..models.contig import autocast_context
-from ..training import image_dataset
+from ..training import check_pretrained_weights, copy_encoder, image_dataset, start_from_weights
 from ..training._estimator import resolve_device, resolve_precision, set_data_normalization
-from ._base import check_pretrained_weights, start_from_weights
 
 #: Layers of a ResNet whose pooled activations can be taken.
 RESNET_LAYERS = ("layer1", "layer2", "layer3", "layer4")
@@ -144,20 +141,6 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         self.num_workers = num_workers
 
     # -------------------------------------------------------------------- fit
-    def _copy_encoder(self) -> ImageEncoder:
-        src = self.encoder
-        if isinstance(src, (str, os.PathLike)):
-            return load_encoder(src)
-        if isinstance(src, ImageEncoder):
-            return copy.deepcopy(src).cpu()
-        try:
-            encoder = src.get_encoder()
-        except NotFittedError:
-            raise NotFittedError(f"encoder= is an unfitted {type(src).__name__}; fit it first") from None
-        if not isinstance(encoder, ImageEncoder):
-            raise TypeError(f"encoder.get_encoder() returned {type(encoder).__name__}, not an ImageEncoder")
-        return encoder
-
     def fit(self, X, y=None):
         """Build the encoder (and learn input statistics with ``weights_normalization="data"``).
 
@@ -185,7 +168,7 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"X must hold images (n, channel, y, x), got image dims {img.dims}")
         in_channels = int(img.shape[1])
         if self.encoder is not None:
-            encoder = self._copy_encoder()
+            encoder = copy_encoder(self.encoder)
             if encoder.flat:
                 raise ValueError("encoder= holds an 'mlp' encoder; ImageEmbedder embeds images")
             if self.image_size is not None:

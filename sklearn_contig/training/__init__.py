@@ -28,6 +28,7 @@ from ._estimator import (
     training_params_doc,
 )
 from ._net import EpochOrder, NonFiniteLoss, TrainingInterrupted, TrainingNet
+from ._weights import PRETRAINED_WEIGHTS_DOC, check_pretrained_weights, copy_encoder, start_from_weights
 
 __all__ = [
     "CosineSchedule",
@@ -54,5 +55,9 @@ __all__ = [
     "split_by_individual",
     "steps_per_epoch",
     "training_params_doc",
+    "PRETRAINED_WEIGHTS_DOC",
+    "check_pretrained_weights",
+    "copy_encoder",
+    "start_from_weights",
     "unwrapped",
 ]
