@@ -1,4 +1,4 @@
-"""Evaluation on known ground truth: linear probes of embeddings, attribution ROC-AUC."""
+"""Evaluation on known ground truth: linear probes of embeddings, retrieval, attribution ROC-AUC."""
 
 from __future__ import annotations
 
@@ -67,6 +67,63 @@ def linear_probe_r2(features, targets, *, cv=5, groups=None, random_state=0) -> 
         y = np.asarray(T[col], dtype=np.float64)
         out[col] = float(cross_val_score(model, X, y, cv=folds, scoring="r2").mean())
     return pd.Series(out, name="r2")
+
+
+def top_k_retrieval(queries, keys, *, k=1, groups=None, chunk_size=None) -> float:
+    """Share of queries whose match is among their ``k`` most cosine-similar keys.
+
+    Row ``i`` of ``queries`` matches row ``j`` of ``keys`` when
+    ``groups[i] == groups[j]`` (by default only ``j == i``). The rows are
+    searched in consecutive chunks of ``chunk_size`` (all at once by default),
+    each query among the keys of its own chunk, so chance is about
+    ``k * s / chunk_size`` with ``s`` the rows per group. A last chunk of one
+    row is skipped.
+
+    Parameters
+    ----------
+    queries, keys : array-like of shape (n, d)
+        Paired embeddings, e.g. image and genetic projections of the same samples.
+    k : int, default=1
+    groups : array-like of shape (n,), default=None
+        Group of each row (e.g. the individual); rows of one group match.
+    chunk_size : int, default=None
+
+    Returns
+    -------
+    accuracy : float
+        NaN when no chunk has two rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(64, 8))
+    >>> top_k_retrieval(z, z + 0.01 * rng.normal(size=z.shape))
+    1.0
+    >>> bool(top_k_retrieval(z, rng.normal(size=z.shape), k=5, chunk_size=32) < 0.5)
+    True
+    """
+    u = np.asarray(queries, dtype=np.float64)
+    w = np.asarray(keys, dtype=np.float64)
+    if u.ndim != 2 or u.shape != w.shape:
+        raise ValueError(f"queries and keys must be 2-D with the same shape, got {u.shape} and {w.shape}")
+    groups = np.arange(len(u)) if groups is None else np.asarray(groups)
+    if groups.shape != (len(u),):
+        raise ValueError(f"groups must have one entry per row ({len(u)}), got shape {groups.shape}")
+    u = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+    w = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
+    chunk = int(chunk_size or max(len(u), 1))
+    hits = total = 0
+    for start in range(0, len(u), chunk):
+        sl = slice(start, min(start + chunk, len(u)))
+        if sl.stop - sl.start < 2:
+            continue
+        sim = u[sl] @ w[sl].T
+        kk = min(int(k), sim.shape[1])
+        top = np.argpartition(-sim, kk - 1, axis=1)[:, :kk]
+        hits += int((groups[sl][top] == groups[sl][:, None]).any(axis=1).sum())
+        total += sim.shape[0]
+    return hits / total if total else float("nan")
 
 
 def attribution_auc(result, causal, traits, *, modality) -> float:

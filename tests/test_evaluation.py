@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sklearn_contig.evaluation import attribution_auc, linear_probe_r2
+from sklearn_contig.evaluation import attribution_auc, linear_probe_r2, top_k_retrieval
 
 
 def test_probe_survives_heavy_tailed_and_dead_units():
@@ -60,3 +60,30 @@ def test_attribution_auc_bad_input():
     local = xr.Dataset({"pgs": (("sample", "pgs_id"), np.ones((2, 2)))}, coords={"pgs_id": ["a", "n"]})
     with pytest.raises(ValueError, match="must be 1-D"):
         attribution_auc(local, causal, "t1", modality="pgs")
+
+
+def test_top_k_retrieval_matches_a_direct_count():
+    rng = np.random.default_rng(3)
+    q, key = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    groups = np.repeat(np.arange(25), 2)
+    for k, chunk in ((1, None), (3, 20), (5, 7)):
+        hits = total = 0
+        for start in range(0, 50, chunk or 50):
+            stop = min(start + (chunk or 50), 50)
+            if stop - start < 2:
+                continue
+            u = q[start:stop] / np.linalg.norm(q[start:stop], axis=1, keepdims=True)
+            w = key[start:stop] / np.linalg.norm(key[start:stop], axis=1, keepdims=True)
+            order = np.argsort(-(u @ w.T), axis=1)[:, :k]
+            g = groups[start:stop]
+            hits += sum(g[i] in g[order[i]] for i in range(len(g)))
+            total += len(g)
+        assert top_k_retrieval(q, key, k=k, groups=groups, chunk_size=chunk) == hits / total
+
+
+def test_top_k_retrieval_bad_input():
+    with pytest.raises(ValueError, match="queries and keys must be 2-D with the same shape"):
+        top_k_retrieval(np.zeros((4, 3)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="groups must have one entry per row"):
+        top_k_retrieval(np.ones((4, 3)), np.ones((4, 3)), groups=[0, 1])
+    assert np.isnan(top_k_retrieval(np.ones((1, 3)), np.ones((1, 3))))

@@ -21,6 +21,7 @@ from torch import nn
 
 from .._compat import Interval, StrOptions
 from ..data._schema import validate
+from ..evaluation import top_k_retrieval
 from ..losses import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLoss, SSLCriterion
 from ..models import BatchAugment
 from ..models.ssl import BarlowTwinsModule, BYOLModule, NNCLRModule, SimCLRModule, SimSiamModule
@@ -243,20 +244,9 @@ class _TwoViewPretrainer(BasePretrainer):
             views = self._map_batches(ds, two_views)
         if not views:
             return float("nan")
-        h1 = torch.cat([v[0] for v in views])
-        h2 = torch.cat([v[1] for v in views])
-        hits = total = 0
-        for start in range(0, len(h1), chunk):
-            stop = min(start + chunk, len(h1))
-            if stop - start < 2:
-                continue
-            sim = h1[start:stop] @ h2[start:stop].T
-            kk = min(int(k), sim.shape[1])
-            top = sim.topk(kk, dim=1).indices
-            rows = torch.arange(sim.shape[0])[:, None]
-            hits += int((top == rows).any(dim=1).sum())
-            total += sim.shape[0]
-        return hits / total if total else float("nan")
+        h1 = torch.cat([v[0] for v in views]).numpy()
+        h2 = torch.cat([v[1] for v in views]).numpy()
+        return top_k_retrieval(h1, h2, k=k, chunk_size=chunk)
 
     def score(self, X, y=None) -> float:
         """Top-1 retrieval accuracy of view 2 from view 1 (higher is better).

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._compat import Interval, StrOptions
 from ..data import as_dataset, genetic_scaling, individual_codes, presence
 from ..data._schema import validate
+from ..evaluation import top_k_retrieval
 from ..losses import ContIGCriterion, ContIGLoss
 from ..models import GENETIC_ENCODERS, ContIGModule
 from ..training import PRETRAINED_WEIGHTS_DOC, training_params_doc
@@ -250,20 +251,7 @@ class ContIGPretrainer(BasePretrainer):
             if len(rows) < 2:
                 result[m] = float("nan")
                 continue
-            u = zv[rows] / np.linalg.norm(zv[rows], axis=1, keepdims=True)
-            w = zg[rows] / np.linalg.norm(zg[rows], axis=1, keepdims=True)
-            ind = individual[rows]
-            hits, total = 0, 0
-            for start in range(0, len(rows), chunk):
-                sl = slice(start, min(start + chunk, len(rows)))
-                if sl.stop - sl.start < 2:
-                    continue
-                sim = u[sl] @ w[sl].T
-                kk = min(k, sim.shape[1])
-                top = np.argpartition(-sim, kk - 1, axis=1)[:, :kk]
-                hits += int((ind[sl][top] == ind[sl][:, None]).any(axis=1).sum())
-                total += sim.shape[0]
-            result[m] = hits / total if total else float("nan")
+            result[m] = top_k_retrieval(zv[rows], zg[rows], k=k, groups=individual[rows], chunk_size=chunk)
         return result
 
     def contrastive_loss(self, X, chunk_size=None) -> dict:
