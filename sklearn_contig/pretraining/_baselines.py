@@ -10,7 +10,6 @@ save_encoder) and differ only in network, loss and callbacks.
 from __future__ import annotations
 
 import inspect
-import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,7 +24,14 @@ from ..evaluation import top_k_retrieval
 from ..losses import BarlowTwinsLoss, BYOLLoss, NNCLRLoss, NTXentLoss, SimSiamLoss, SSLCriterion
 from ..models import BatchAugment
 from ..models.ssl import BarlowTwinsModule, BYOLModule, NNCLRModule, SimCLRModule, SimSiamModule
-from ..training import PRETRAINED_WEIGHTS_DOC, image_dataset, steps_per_epoch, training_params_doc, unwrapped
+from ..training import (
+    PRETRAINED_WEIGHTS_DOC,
+    cosine_decay,
+    image_dataset,
+    planned_steps,
+    training_params_doc,
+    unwrapped,
+)
 from ._base import BasePretrainer
 
 #: Two-view augmentation the ContIG authors used for the baselines: random
@@ -112,14 +118,13 @@ class MomentumUpdate(Callback):
         return self
 
     def on_train_begin(self, net, X=None, **kwargs):
-        self.total_steps_ = steps_per_epoch(net, len(X) if X is not None else 0) * int(net.max_epochs)
+        self.total_steps_ = planned_steps(net, X)
 
     def momentum_at(self, step: int) -> float:
         """Momentum of training step ``step`` (0-based)."""
-        if self.schedule == "constant" or self.total_steps_ <= 0:
+        if self.schedule == "constant":
             return float(self.momentum)
-        frac = min(step / self.total_steps_, 1.0)
-        return 1.0 - (1.0 - self.momentum) * (math.cos(math.pi * frac) + 1.0) / 2.0
+        return 1.0 - (1.0 - self.momentum) * cosine_decay(step, self.total_steps_)
 
     def on_batch_end(self, net, training=False, **kwargs):
         if not training:

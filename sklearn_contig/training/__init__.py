@@ -11,7 +11,9 @@ from ._callbacks import (
     RecordLossParts,
     SkippedData,
     TrainingControl,
+    cosine_decay,
     load_checkpoint,
+    planned_steps,
     steps_per_epoch,
     unwrapped,
 )
@@ -54,6 +56,8 @@ __all__ = [
     "resolve_precision",
     "split_by_individual",
     "steps_per_epoch",
+    "planned_steps",
+    "cosine_decay",
     "training_params_doc",
     "PRETRAINED_WEIGHTS_DOC",
     "check_pretrained_weights",

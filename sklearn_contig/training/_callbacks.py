@@ -391,6 +391,18 @@ def steps_per_epoch(net, n_samples: int) -> int:
     return max(1, batches)
 
 
+def planned_steps(net, X) -> int:
+    """Optimizer steps of the whole fit: ``steps_per_epoch`` times ``max_epochs``."""
+    return steps_per_epoch(net, len(X) if X is not None else 0) * int(net.max_epochs)
+
+
+def cosine_decay(step: int, total: int) -> float:
+    """``(1 + cos(pi * min(step / total, 1))) / 2``: 1 at the first step, 0 from ``total`` on (1 if no steps)."""
+    if total <= 0:
+        return 1.0
+    return (1.0 + math.cos(math.pi * min(step / total, 1.0))) / 2.0
+
+
 class CosineSchedule(Callback):
     """Cosine decay of the learning rate over the planned optimizer steps, set per batch.
 
@@ -414,8 +426,7 @@ class CosineSchedule(Callback):
         return self
 
     def on_train_begin(self, net, X=None, **kwargs):
-        n = len(X) if X is not None else 0
-        self.total_steps_ = steps_per_epoch(net, n) * int(net.max_epochs)
+        self.total_steps_ = planned_steps(net, X)
         self.step_ = sum(int(row.get("train_batch_count", len(train_batches(row)))) for row in net.history)
         self.base_lrs_ = [group.get("initial_lr", net.lr) for group in net.optimizer_.param_groups]
         for group, lr in zip(net.optimizer_.param_groups, self.base_lrs_):
@@ -423,10 +434,7 @@ class CosineSchedule(Callback):
 
     def factor(self, step: int) -> float:
         """Learning-rate multiplier of training step ``step`` (0-based)."""
-        if self.total_steps_ <= 0:
-            return 1.0
-        frac = min(step / self.total_steps_, 1.0)
-        return self.final + (1.0 - self.final) * (1.0 + math.cos(math.pi * frac)) / 2.0
+        return self.final + (1.0 - self.final) * cosine_decay(step, self.total_steps_)
 
     def on_batch_begin(self, net, training=False, **kwargs):
         if training:
