@@ -14,9 +14,6 @@ __all__ = ["load_cohort", "read_table", "add_labels", "add_masks"]
 
 log = logging.getLogger("sklearn_contig.cli")
 
-#: Column names recognised as the id of a table row, in order of preference.
-ID_COLUMNS = ("sample", "IID", "#IID", "individual", "iid", "eid", "id")
-
 
 def _exists(path, name):
     if not os.path.exists(path):
@@ -43,22 +40,34 @@ def read_images_any(images, image_size):
 
 
 def read_table(path, name="table") -> pd.DataFrame:
-    """A CSV/TSV/Parquet table, read with its first id-like column as a string index."""
+    """A CSV/TSV/Parquet table indexed by its id column, as strings.
+
+    The id column is the first of
+    :data:`~sklearn_contig.data._tables.SAMPLE_ID_COLUMNS` present: ``sample``
+    wins over the individual id, so labels given per eye match by sample. A
+    Parquet table may carry its ids as an index named so. ``.tsv``, ``.txt``,
+    ``.cov`` and ``.eigenvec`` files are tab-separated, other text files
+    comma-separated. A missing id (empty cell) raises a :class:`ValueError`.
+    """
+    from ..data._tables import SAMPLE_ID_COLUMNS, id_index
+
     _exists(path, name)
     path = os.fspath(path)
+    where = f"{name} {path!r}"
+    id_column = None
     if path.endswith(".parquet"):
         table = pd.read_parquet(path)
-        if table.index.name in ID_COLUMNS or isinstance(table.index, pd.MultiIndex):
+        if isinstance(table.index, pd.MultiIndex):
             return table
+        if table.index.name in SAMPLE_ID_COLUMNS:
+            id_column = table.index.name
     else:
         sep = "\t" if path.endswith((".tsv", ".txt", ".cov", ".eigenvec")) else ","
         table = pd.read_csv(path, sep=sep)
-    for col in ID_COLUMNS:
-        if col in table.columns:
-            table[col] = table[col].astype(str)
-            return table.set_index(col)
-    raise ValueError(f"{name} {path!r}: no id column; expected one of {list(ID_COLUMNS)}, "
-                     f"got columns {list(table.columns)[:10]}")
+    ids = id_index(table, id_column, candidates=SAMPLE_ID_COLUMNS, where=where)
+    if ids.name in table.columns:
+        table = table.drop(columns=ids.name)
+    return table.set_axis(ids, axis=0)
 
 
 def load_cohort(images=None, *, image_size=None, genotypes=None, every=1, maf=None,

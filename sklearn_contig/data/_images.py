@@ -13,13 +13,15 @@ DataLoader worker processes decode their own batches.
 from __future__ import annotations
 
 import os
+import struct
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
@@ -68,20 +70,43 @@ def reset_decode_count() -> None:
 
 
 class UnreadableImageError(ValueError):
-    """An image file that cannot be opened or decoded (missing, truncated, not an image)."""
+    """An image file that cannot be opened or decoded (missing, truncated, not an image).
+
+    ``reason`` holds the exception that the decoder raised.
+    """
 
     def __init__(self, path, reason):
         super().__init__(f"cannot read image file {path!r}: {reason}")
         self.path = path
+        self.reason = reason
 
 
-def _open(path: str, mode: str) -> Image.Image:
-    """Open and fully decode one file in ``mode``; an :class:`UnreadableImageError` names the file."""
+#: What PIL raises on a missing, truncated, corrupted or oversized image file.
+_DECODE_ERRORS = (
+    OSError,  # includes UnidentifiedImageError, truncated files
+    ValueError,
+    SyntaxError,  # malformed headers (e.g. PNG chunks)
+    EOFError,
+    struct.error,
+    zlib.error,
+    Image.DecompressionBombError,
+)
+
+
+def _open(path: str, mode: str, draft=None) -> Image.Image:
+    """Open and fully decode one file in ``mode``; an :class:`UnreadableImageError` names the file.
+
+    ``draft``: a ``(w, h)`` size; a JPEG is then decoded at the smallest DCT
+    scale (1/2, 1/4, 1/8) that keeps it at least that large, which is faster
+    for files far larger than needed.
+    """
     try:
         with Image.open(path) as img:
+            if draft is not None and img.format == "JPEG":
+                img.draft(mode, draft)
             img.load()
             return img if img.mode == mode else img.convert(mode)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+    except _DECODE_ERRORS as exc:
         raise UnreadableImageError(path, exc) from None
 
 
@@ -160,8 +185,8 @@ def _check_header(path: str) -> None:
     try:
         with Image.open(path):  # reads the header only, no pixel decoding
             pass
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise ValueError(f"cannot read image file {path!r}: {exc}") from None
+    except _DECODE_ERRORS as exc:
+        raise UnreadableImageError(path, exc) from None
 
 
 def _image_size(image_size) -> tuple[int, int]:

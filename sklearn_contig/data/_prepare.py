@@ -28,7 +28,7 @@ from PIL import Image
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
-from ._images import _image_size, _list_files
+from ._images import UnreadableImageError, _image_size, _list_files, _open, _to_array
 from ._schema import IMAGE, validate
 from ._zarr import _ORDER, open_zarr
 
@@ -101,15 +101,10 @@ def _pad_to_aspect(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _prepare_one(path, size, channels, crop, fov_threshold, min_brightness, max_brightness):
     """Return ``(image (channels, h, w) uint8, brightness, None)`` or ``(None, None, reason)``."""
     mode = "RGB" if channels == 3 else "L"
-    try:
-        with Image.open(path) as img:
-            if img.format == "JPEG":  # decode at a reduced DCT scale when far larger
-                img.draft(mode, (2 * size[1], 2 * size[0]))
-            img.load()
-            img = img if img.mode == mode else img.convert(mode)
-        arr = np.asarray(img, dtype=np.uint8)
-    except Exception as exc:  # noqa: BLE001  (any failure of one file is a rejection)
-        return None, None, f"unreadable: {type(exc).__name__}: {exc}"
+    try:  # a JPEG far larger than needed is decoded at a reduced DCT scale
+        arr = np.asarray(_open(path, mode, draft=(2 * size[1], 2 * size[0])), dtype=np.uint8)
+    except UnreadableImageError as exc:
+        return None, None, f"unreadable: {type(exc.reason).__name__}: {exc.reason}"
     if crop == "fundus":
         arr = fundus_crop(arr, fov_threshold)
         if arr is None:
@@ -119,13 +114,7 @@ def _prepare_one(path, size, channels, crop, fov_threshold, min_brightness, max_
         return None, brightness, f"too dark: mean intensity {brightness:.1f} < min_brightness={min_brightness:g}"
     if max_brightness is not None and brightness > max_brightness:
         return None, brightness, f"too bright: mean intensity {brightness:.1f} > max_brightness={max_brightness:g}"
-    arr = _pad_to_aspect(arr, size)
-    out = Image.fromarray(arr)
-    if out.size != (size[1], size[0]):
-        out = out.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    arr = np.asarray(out, dtype=np.uint8)
-    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return arr, brightness, None
+    return _to_array(Image.fromarray(_pad_to_aspect(arr, size)), size), brightness, None
 
 
 def _prepare_chunk(paths, size, channels, crop, fov_threshold, min_brightness, max_brightness):

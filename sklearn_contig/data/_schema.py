@@ -255,13 +255,24 @@ def impute_partial(values: np.ndarray, strategy: str = "mean", fill=None) -> np.
     return values
 
 
+def nan_column_mean(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean ignoring NaN (0 for an all-NaN column) and count of non-NaN values.
+
+    >>> mean, counts = nan_column_mean(np.array([[1.0, np.nan], [3.0, np.nan]]))
+    >>> mean.tolist(), counts.tolist()
+    ([2.0, 0.0], [2, 0])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    counts = (~np.isnan(values)).sum(0)
+    with np.errstate(invalid="ignore"):  # +inf and -inf in one column give NaN
+        return np.nansum(values, 0) / np.maximum(counts, 1), counts
+
+
 def column_fill(values: np.ndarray, strategy: str = "mean") -> np.ndarray:
     """Per-column fill value (mean or mode) ignoring NaN; 0 for all-NaN columns."""
     values = np.asarray(values, dtype=np.float64)
     if strategy == "mean":
-        with np.errstate(invalid="ignore"):
-            counts = (~np.isnan(values)).sum(0)
-            fill = np.where(counts > 0, np.nansum(values, 0) / np.maximum(counts, 1), 0.0)
+        fill, _ = nan_column_mean(values)
     elif strategy == "mode":
         counts = np.stack([(values == g).sum(0) for g in (0.0, 1.0, 2.0)])
         fill = counts.argmax(0).astype(np.float64)

@@ -24,6 +24,9 @@ __all__ = ["read_pgs", "read_burden"]
 
 #: Column names recognised as the individual id, in order of preference.
 ID_COLUMNS = ("IID", "#IID", "iid", "individual", "individual_id", "sample", "eid", "id")
+#: The same names with ``sample`` first: for tables that may be keyed by image
+#: sample (labels with one row per eye) rather than by individual.
+SAMPLE_ID_COLUMNS = ("sample",) + tuple(c for c in ID_COLUMNS if c != "sample")
 _IGNORED = ("FID", "#FID", "fid")
 #: plink2 .sscore columns that end like a score but are not one.
 _SSCORE_NOT_SCORES = ("NAMED_ALLELE_DOSAGE_SUM",)
@@ -62,7 +65,39 @@ def _id_index(values, name, where: str) -> pd.Index:
     return pd.Index(values.astype(str), name=name)
 
 
-def _find_id_column(table: pd.DataFrame, id_column, where: str) -> pd.Index:
+def id_index(table: pd.DataFrame, id_column=None, *, candidates=ID_COLUMNS,
+             where: str = "table") -> pd.Index:
+    """The ids of the rows of ``table`` as a str Index named after their column.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    id_column : str, default=None
+        Name of the id column (or of the index); when omitted, the first column
+        named in ``candidates``, else the index when it is named so.
+    candidates : sequence of str, default=ID_COLUMNS
+        Recognised id column names, in order of preference.
+    where : str, default="table"
+        What the table is (a path), for the messages.
+
+    Returns
+    -------
+    ids : pandas.Index of str
+
+    Raises
+    ------
+    ValueError
+        No id column, or a missing id (None, NaN) in it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"individual": [1, 2], "sample": ["a", "b"]})
+    >>> id_index(table).tolist()
+    ['1', '2']
+    >>> id_index(table, candidates=SAMPLE_ID_COLUMNS).name
+    'sample'
+    """
     if id_column is not None:
         if id_column in table.columns:
             return _id_index(table[id_column].to_numpy(), id_column, where)
@@ -72,14 +107,14 @@ def _find_id_column(table: pd.DataFrame, id_column, where: str) -> pd.Index:
             f"{where}: id_column {id_column!r} is not a column; columns are "
             f"{list(table.columns)[:10]}"
         )
-    for name in ID_COLUMNS:
+    for name in candidates:
         if name in table.columns:
             return _id_index(table[name].to_numpy(), name, where)
-    if table.index.name in ID_COLUMNS:
+    if table.index.name in candidates:
         return _id_index(table.index.to_numpy(), table.index.name, where)
     raise ValueError(
-        f"{where}: no individual id column found; expected one of {list(ID_COLUMNS)} "
-        f"(or pass id_column=...), got columns {list(table.columns)[:10]}"
+        f"{where}: no id column found; expected a column named one of {list(candidates)}, "
+        f"got columns {list(table.columns)[:10]}"
     )
 
 
@@ -104,7 +139,7 @@ def _is_sscore(table: pd.DataFrame, where: str) -> bool:
 def _parse(source, id_column, sep, score) -> pd.DataFrame:
     """One table -> DataFrame indexed by individual id, one float column per feature."""
     table, where = _read_table(source, sep)
-    ids = _find_id_column(table, id_column, where)
+    ids = id_index(table, id_column, where=where)
     if _is_sscore(table, where):
         suffix = "_AVG" if score == "avg" else "_SUM"
         cols = [

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._images import UnreadableImageError
-from ._schema import IMAGE, IMPUTATION, column_fill
+from ._schema import IMAGE, IMPUTATION, column_fill, nan_column_mean
 
 
 def individual_codes(ds) -> np.ndarray:
@@ -47,9 +47,8 @@ def column_scaling(values: np.ndarray, kind: str = "mean") -> tuple[np.ndarray, 
     fewer than two values) gets scale 1, so it is kept and never divides by 0.
     """
     values = np.asarray(values, dtype=np.float64)
-    counts = (~np.isnan(values)).sum(0)
+    loc, counts = nan_column_mean(values)
     with np.errstate(invalid="ignore", divide="ignore"):
-        loc = np.where(counts > 0, np.nansum(values, 0) / np.maximum(counts, 1), 0.0)
         if kind == "snp":
             p = np.clip(loc / 2.0, 0.0, 1.0)
             scale = np.sqrt(2.0 * p * (1.0 - p))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import _genotypes as gen
+from ._genotypes import standardise
 
 #: Latent visual traits; the first four are easy for a random CNN, the rest hard.
 EASY_TRAITS = ["pigmentation", "disc_size", "cup_to_disc", "macula_size"]
@@ -72,13 +73,6 @@ class Cohort:
     weights: dict = field(repr=False)
     loci: dict = field(repr=False)
     heritability: float = 0.5
-
-
-def standardise(x):
-    """Column-wise mean 0, sd 1 (constant columns only centred)."""
-    x = np.asarray(x, dtype=np.float64)
-    sd = x.std(0)
-    return (x - x.mean(0)) / np.where(sd > 0, sd, 1.0)
 
 
 def _simulate_genotypes(n, simulator, rng):

@@ -24,6 +24,18 @@ COMMON_MAF = 0.05
 RARE_MAF = 0.01
 
 
+def standardise(x):
+    """Column-wise mean 0, sd 1 as float64; a constant column becomes 0.
+
+    >>> standardise([[1.0, 0.1], [3.0, 0.1], [5.0, 0.1]]).tolist()
+    [[-1.224744871391589, 0.0], [0.0, 0.0], [1.224744871391589, 0.0]]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(0)
+    constant = (x == x[:1]).all(0)  # its sd may be rounding noise, not 0
+    return np.where(constant, 0.0, (x - x.mean(0)) / np.where(constant | (sd == 0), 1.0, sd))
+
+
 @dataclass
 class GenotypeData:
     """Full genotype matrix and variant annotation (internal to the generator).
@@ -251,11 +263,7 @@ def polygenic_scores(data: GenotypeData, n_pgs, rng, snps_per_score=(100, 400)):
         k = int(min(len(common), rng.integers(lo, hi + 1)))
         idx = rng.choice(len(common), k, replace=False)
         weights[idx, j] = rng.standard_normal(k) * rng.exponential(1.0, k)
-    scores = g[:, common].astype(np.float32) @ weights
-    scores = scores.astype(np.float64)
-    scores -= scores.mean(0)
-    sd = scores.std(0)
-    scores /= np.where(sd > 0, sd, 1.0)
+    scores = standardise(g[:, common].astype(np.float32) @ weights)
     assert scores.shape == (n, n_pgs)
     return scores
 

@@ -170,3 +170,26 @@ def test_folder_listing_takes_image_files_only(tmp_path):
     ds = read_images(folder, 4)
     assert ds["sample"].values.tolist() == ["UPPER", "img000", "img001"]
     assert ds["path"].values.tolist() == [str(folder / n) for n in ("UPPER.JPG", "img000.png", "img001.png")]
+
+
+def test_decompression_bomb_is_an_unreadable_file(tmp_path, monkeypatch):
+    from sklearn_contig.data._images import UnreadableImageError
+
+    folder = _write_pngs(tmp_path / "imgs", 2, shape=(8, 8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 16)  # 64 pixels > 2 * 16
+    with pytest.raises(UnreadableImageError, match="cannot read image file .*img000.png.*decompression bomb"):
+        read_images(folder, 4, check=True)
+    ds = read_images(folder, 4)
+    with pytest.raises(UnreadableImageError, match="cannot read image file .*img000.png"):
+        ds["image"].values
+
+
+def test_open_draft_decodes_a_large_jpeg_at_a_reduced_scale(tmp_path):
+    from sklearn_contig.data._images import _open
+
+    Image.fromarray(np.full((256, 320, 3), 90, np.uint8)).save(tmp_path / "big.jpg")
+    Image.fromarray(np.full((256, 320, 3), 90, np.uint8)).save(tmp_path / "big.png")
+    assert _open(str(tmp_path / "big.jpg"), "RGB").size == (320, 256)
+    assert _open(str(tmp_path / "big.jpg"), "L", draft=(64, 64)).size == (80, 64)
+    assert _open(str(tmp_path / "big.jpg"), "L", draft=(64, 64)).mode == "L"
+    assert _open(str(tmp_path / "big.png"), "RGB", draft=(64, 64)).size == (320, 256)  # JPEG only

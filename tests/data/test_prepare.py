@@ -261,3 +261,28 @@ def test_bad_sources(tmp_path):
         prepare_images(table, tmp_path / "c.zarr", 8, progress=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         prepare_images(tmp_path / "missing", tmp_path / "c.zarr", 8, progress=False)
+
+
+def test_decompression_bomb_is_listed_not_fatal(tmp_path, monkeypatch):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(_fundus(level=120 + 10 * i)).save(folder / f"good{i}.png")
+    Image.fromarray(_fundus(shape=(120, 160))).save(folder / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # 60 * 80 < 5000, 120 * 160 > 2 * 5000
+    out = prepare_images(folder, tmp_path / "c.zarr", 16, progress=False)
+    reasons = dict(zip(out.rejected["sample"], out.rejected["reason"]))
+    assert list(reasons) == ["huge"]
+    assert reasons["huge"].startswith("unreadable: DecompressionBombError: ")
+    assert open_zarr(tmp_path / "c.zarr")["sample"].values.tolist() == ["good0", "good1"]
+
+
+def test_an_error_that_is_not_a_bad_file_is_raised(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+
+    def broken(path, mode, draft=None):
+        raise RuntimeError("not a file problem")
+
+    monkeypatch.setattr(_prepare, "_open", broken)
+    with pytest.raises(RuntimeError, match="not a file problem"):
+        prepare_images(folder, tmp_path / "c.zarr", 16, progress=False)

@@ -144,7 +144,7 @@ def test_unreadable_image_file(tmp_path):
 
 
 def test_pgs_table_without_id_column():
-    with pytest.raises(ValueError, match="no individual id column found"):
+    with pytest.raises(ValueError, match="no id column found"):
         read_pgs(pd.DataFrame({"score": [1.0, 2.0]}))
 
 
@@ -163,3 +163,15 @@ def test_validate_rejects_non_dataset_and_missing_pieces():
         validate(ds.drop_vars("image"))
     with pytest.raises(ValueError, match="ds has no genetic modality"):
         validate(ds.drop_vars("pgs"), require_genetics=True)
+
+
+def test_nan_column_mean_is_the_mean_fill_and_the_scaling_location():
+    from sklearn_contig.data._schema import nan_column_mean
+    from sklearn_contig.data._torch import column_scaling
+
+    values = np.array([[1.0, np.nan, 2.0], [3.0, np.nan, np.nan], [np.nan, np.nan, 4.0]])
+    mean, counts = nan_column_mean(values)
+    np.testing.assert_array_equal(mean, [2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(counts, [2, 0, 2])
+    np.testing.assert_array_equal(column_fill(values, "mean"), mean.astype(np.float32))
+    np.testing.assert_array_equal(column_scaling(values)[0], mean.astype(np.float32))

@@ -70,7 +70,7 @@ def test_burden(tmp_path):
 
 def test_table_without_id_column(tmp_path):
     pd.DataFrame({"who": [1, 2], "PGS1": [0.1, 0.2]}).to_csv(tmp_path / "t.csv", index=False)
-    with pytest.raises(ValueError, match="no individual id column found"):
+    with pytest.raises(ValueError, match="no id column found"):
         read_pgs(tmp_path / "t.csv")
     with pytest.raises(ValueError, match="id_column 'person' is not a column"):
         read_burden(tmp_path / "t.csv", id_column="person")
@@ -118,3 +118,16 @@ def test_real_plink2_sscore(tmp_path):
     assert pgs["pgs_id"].values.tolist() == ["PGS000123"]
     assert pgs["individual"].values.tolist() == [f"iid{i}" for i in range(10)]
     np.testing.assert_allclose(pgs.values.ravel(), (0.5 * g[:, 0] - g[:, 2]) / 4, atol=1e-5)
+
+
+def test_id_index_candidates_order_and_missing_ids():
+    from sklearn_contig.data._tables import ID_COLUMNS, SAMPLE_ID_COLUMNS, id_index
+
+    table = pd.DataFrame({"sample": ["a_L", "a_R"], "IID": ["a", "a"]})
+    assert id_index(table).name == "IID"
+    assert id_index(table, candidates=SAMPLE_ID_COLUMNS).tolist() == ["a_L", "a_R"]
+    assert sorted(SAMPLE_ID_COLUMNS) == sorted(ID_COLUMNS)
+    indexed = pd.DataFrame({"x": [1.0, 2.0]}, index=pd.Index([5, 6], name="eid"))
+    assert id_index(indexed).tolist() == ["5", "6"]
+    with pytest.raises(ValueError, match=r"t.csv: id column 'IID' has missing ids \(None or NaN\) in rows \[1\]"):
+        id_index(pd.DataFrame({"IID": ["a", np.nan]}), where="t.csv")

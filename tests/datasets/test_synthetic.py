@@ -544,3 +544,25 @@ def test_cup_has_low_contrast(monkeypatch):
     print(f"cup step {step:.1f} levels (Weber {np.mean(weber):.3f}), disc step {disc_step:.1f}")
     assert 3 < step < 15 and np.mean(weber) < 0.08  # visible, but faint
     assert step < 0.3 * disc_step
+
+
+def test_standardise_centres_scales_and_zeroes_constant_columns():
+    from sklearn_contig.datasets._genotypes import standardise
+
+    x = np.column_stack([np.arange(7.0), np.full(7, 0.1), np.full(7, 7.7)])  # float means round off
+    z = standardise(x)
+    np.testing.assert_allclose(z[:, 0].mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(z[:, 0].std(), 1.0)
+    np.testing.assert_array_equal(z[:, 1:], 0.0)
+
+
+def test_polygenic_scores_are_standardised():
+    from sklearn_contig.datasets import _genotypes as gen
+
+    rng = np.random.default_rng(0)
+    data = gen.GenotypeData(rng.integers(0, 3, (50, 30)).astype(np.int8), np.ones(30, int),
+                            np.arange(30), np.zeros(50, int), np.arange(30).astype(str))
+    scores = gen.polygenic_scores(data, 4, rng, snps_per_score=(5, 10))
+    assert scores.shape == (50, 4) and scores.dtype == np.float64
+    np.testing.assert_allclose(scores.mean(0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(scores.std(0), 1.0)
