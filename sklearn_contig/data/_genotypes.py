@@ -130,6 +130,8 @@ def genotype_files(path, sample=None) -> GenotypeFiles:
     ------
     FileNotFoundError
         Nothing found, or a fileset with a part missing (the message names it).
+    TypeError
+        ``path`` is not a str or path-like.
 
     Examples
     --------
@@ -140,13 +142,48 @@ def genotype_files(path, sample=None) -> GenotypeFiles:
     ...     genotype_files(prefix).format
     'bed'
     """
+    return find_genotype_files(path, sample=sample)
+
+
+#: How messages name the fileset of each format.
+_DESCRIPTION = {
+    "bed": "PLINK 1 (.bed/.bim/.fam)",
+    "pgen": "PLINK 2 (.pgen/.pvar/.psam)",
+    "bgen": "BGEN (.bgen)",
+}
+
+
+def _accepted(name, formats) -> str:
+    kinds = " or ".join(_DESCRIPTION[f] for f in FORMATS if f in formats)
+    return f"{name} must be a {kinds} fileset or its prefix"
+
+
+def find_genotype_files(path, *, sample=None, formats=FORMATS, name="path") -> GenotypeFiles:
+    """:func:`genotype_files` for the ``formats`` a caller accepts.
+
+    Every reader and PLINK runner of the package finds its files here. ``name``
+    is the caller's argument, named in every message. A path of another format
+    (``x.pgen`` where only ``("bed",)`` is accepted, or a bare prefix with only
+    files of another format) raises a ValueError that says which formats are
+    accepted.
+    """
+    formats = tuple(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if not formats or unknown:
+        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {formats!r}")
     if isinstance(path, GenotypeFiles):
+        if path.format not in formats:
+            raise ValueError(
+                f"{_accepted(name, formats)}, got {_DESCRIPTION[path.format]} files {path.main!r}"
+            )
         return path
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
+        raise TypeError(f"{name} must be a str or path-like, got {type(path).__name__}")
     path = os.fspath(path)
     prefix, fmt = _strip(path)
-    candidates = [fmt] if fmt is not None else list(FORMATS)
+    if fmt is not None and fmt not in formats:
+        raise ValueError(f"{_accepted(name, formats)}, got the {_DESCRIPTION[fmt]} file {path!r}")
+    candidates = [fmt] if fmt is not None else [f for f in FORMATS if f in formats]
     for fmt in candidates:
         if fmt == "bgen":
             if not os.path.isfile(prefix + ".bgen"):
@@ -157,7 +194,9 @@ def genotype_files(path, sample=None) -> GenotypeFiles:
             else:
                 sample_path = os.fspath(sample)
                 if not os.path.isfile(sample_path):
-                    raise FileNotFoundError(f"BGEN sample file {sample_path!r} does not exist")
+                    raise FileNotFoundError(
+                        f"sample {sample_path!r} (the BGEN sample file of {name}) does not exist"
+                    )
             files = [prefix + ".bgen"] + ([sample_path] if sample_path else [])
             return GenotypeFiles("bgen", prefix, sample_path, files)
         parts = [prefix + ext for ext in _PARTS[fmt]]
@@ -165,19 +204,25 @@ def genotype_files(path, sample=None) -> GenotypeFiles:
         if any(present) and (fmt == candidates[0] or present[0]):
             if not all(present):
                 missing = [p for p, ok in zip(parts, present) if not ok]
-                name = "PLINK" if fmt == "bed" else "PLINK 2"
+                kind = "PLINK" if fmt == "bed" else "PLINK 2"
                 raise FileNotFoundError(
-                    f"{name} fileset {prefix!r} is incomplete: missing {', '.join(missing)}"
+                    f"{name} {path!r}: {kind} fileset {prefix!r} is incomplete: "
+                    f"missing {', '.join(missing)}"
                 )
             return GenotypeFiles(fmt, prefix, None, parts)
-    looked = (
-        [prefix + ext for ext in _PARTS[candidates[0]]]
-        if candidates[0] in _PARTS
-        else [prefix + ".bgen"]
-    )
+    others = [f for f in FORMATS if f not in formats and os.path.isfile(prefix + "." + f)]
+    if others:
+        raise ValueError(
+            f"{_accepted(name, formats)}, got {path!r}, the prefix of a "
+            f"{_DESCRIPTION[others[0]]} fileset"
+        )
     if len(candidates) > 1:
-        looked = [prefix + e for e in (".pgen", ".bed", ".bgen")]
-    raise FileNotFoundError(f"no genotype files at {path!r}: looked for {', '.join(looked)}")
+        looked = [prefix + "." + f for f in candidates]
+    else:
+        looked = [prefix + ext for ext in _PARTS.get(candidates[0], (".bgen",))]
+    raise FileNotFoundError(
+        f"{name} {path!r} has no genotype files: looked for {', '.join(looked)}"
+    )
 
 
 # -- metadata --------------------------------------------------------------------
@@ -457,7 +502,7 @@ def read_genotypes(
         A bad ``every``, ``maf``, ``chunk_size``, ``dtype`` or ``snps``, an
         existing ``store``, or duplicate sample ids.
     FileNotFoundError
-        No genotype files at ``path``.
+        No genotype files at ``path``, or a fileset with a part missing.
 
     Examples
     --------
@@ -543,16 +588,18 @@ def read_genotypes(
         observed = np.zeros(n, dtype=np.int64)
         for start in range(0, p, chunk_size):
             cols = index[start : start + chunk_size]
+            stop = start + len(cols)
             calls, holes = source.block(cols)
-            observed += cols.size - holes.sum(1)
-            block = calls.astype(dtype)
+            # in memory the chunk is converted straight into the result
+            block = values[:, start:stop] if store is None else np.empty((n, len(cols)), dtype)
+            np.copyto(block, calls, casting="unsafe")
             if holes.any():
-                if impute:
-                    fill = _mode(calls, holes).astype(dtype)
-                    block = np.where(holes, fill[None, :], block)
-                else:
-                    block[holes] = np.nan
-            target[:, start : start + len(cols)] = block
+                fill = _mode(calls, holes).astype(dtype)[None, :] if impute else np.nan
+                np.copyto(block, fill, where=holes)
+            if impute:
+                observed += cols.size - holes.sum(1)
+            if store is not None:
+                target[:, start:stop] = block
             del calls, holes, block
         if impute:
             for row in np.flatnonzero(observed == 0):

@@ -21,7 +21,7 @@ import pandas as pd
 import xarray as xr
 from bed_reader import to_bed
 
-from ._genotypes import read_genotypes
+from ._genotypes import find_genotype_files, read_genotypes
 
 __all__ = ["read_plink", "write_plink"]
 
@@ -54,7 +54,8 @@ def read_plink(
     Parameters
     ----------
     path : str or path-like
-        The ``.bed`` file or the common prefix of ``.bed/.bim/.fam``.
+        The ``.bed`` (or ``.bim``, ``.fam``) file or the common prefix of
+        ``.bed/.bim/.fam``.
     every : int, default=1
         Keep every ``every``-th SNP (ContIG used ``every=100``), counted after
         the ``snps`` selection.
@@ -79,6 +80,15 @@ def read_plink(
         and ``individual`` (both the IID), ``snp_id`` and, on ``snp_id``,
         ``chromosome``, ``bp_position``, ``allele_1``, ``allele_2``.
 
+    Raises
+    ------
+    FileNotFoundError
+        No ``.bed``/``.bim``/``.fam`` at ``path``, or one of them missing (the
+        message names it).
+    ValueError
+        ``path`` is a PLINK 2 or BGEN file or the prefix of one (read those with
+        :func:`read_genotypes`), or a bad ``every``, ``snps`` or ``dtype``.
+
     Examples
     --------
     >>> import tempfile, numpy as np
@@ -94,13 +104,8 @@ def read_plink(
     >>> snp.values.tolist()
     [[0.0, 2.0], [1.0, 0.0], [2.0, 1.0]]
     """
-    prefix = _prefix(path)
-    for ext in (".bed", ".bim", ".fam"):
-        if not os.path.exists(prefix + ext):
-            raise FileNotFoundError(f"PLINK file {prefix + ext!r} does not exist")
-    return read_genotypes(
-        prefix + ".bed", every=every, snps=snps, impute=impute, dtype=dtype
-    )
+    files = find_genotype_files(path, formats=("bed",))
+    return read_genotypes(files, every=every, snps=snps, impute=impute, dtype=dtype)
 
 
 def dedupe_individuals(values, iid):

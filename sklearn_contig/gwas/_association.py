@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..data._genotypes import read_genotypes
 from ..data._plink import dedupe_individuals
 from ._plink import RESULT_COLUMNS, _bfile_prefix
 
@@ -61,24 +62,22 @@ def _genotypes(genotypes):
     import xarray as xr
 
     if isinstance(genotypes, (str, os.PathLike)):
-        from bed_reader import open_bed
-
-        prefix = _bfile_prefix(genotypes)
-        with open_bed(str(prefix) + ".bed") as bed:
-            g = bed.read(dtype="float64")
-            info = pd.DataFrame(
-                {
-                    "SNP": bed.sid,
-                    "CHR": bed.chromosome,
-                    "BP": bed.bp_position,
-                    "A1": bed.allele_1,
-                }
-            )
-            iid = pd.Index(bed.iid.astype(str))
+        prefix = _bfile_prefix(genotypes, "genotypes")
+        # float64 straight from the file: the statistics need it, and one copy
+        # of the calls is all that is held
+        snp = read_genotypes(f"{prefix}.bed", impute=False, dtype=np.float64)
+        info = pd.DataFrame(
+            {
+                "SNP": snp["snp_id"].values,
+                "CHR": snp["chromosome"].values,
+                "BP": snp["bp_position"].values,
+                "A1": snp["allele_1"].values,
+            }
+        )
         chrom = pd.Series(info["CHR"])
         numeric = pd.to_numeric(chrom, errors="coerce")
         info["CHR"] = numeric.astype(np.int64) if numeric.notna().all() else chrom
-        return g, iid, info
+        return snp.values, pd.Index(snp["individual"].values.astype(str)), info
     if isinstance(genotypes, xr.DataArray):
         dims = genotypes.dims
         if genotypes.ndim != 2:
@@ -94,19 +93,21 @@ def _genotypes(genotypes):
             coord = genotypes.coords.get(key)
             ok = coord is not None and coord.dims == (col,)
             info[name] = coord.values if ok else (None if name == "A1" else np.nan)
-        # several samples (images) of one individual carry the same genotypes
-        g, ids = dedupe_individuals(np.asarray(genotypes.values, dtype=np.float64), ids)
-        return g, pd.Index(ids).astype(str), info
-    if not isinstance(genotypes, pd.DataFrame):
+        g = np.asarray(genotypes.values, dtype=np.float64)
+    elif isinstance(genotypes, pd.DataFrame):
+        info = pd.DataFrame(
+            {"SNP": genotypes.columns.astype(str), "CHR": np.nan, "BP": np.nan, "A1": None}
+        )
+        g = genotypes.to_numpy(dtype=np.float64)
+        ids = genotypes.index
+    else:
         raise TypeError(
             "genotypes must be a PLINK fileset prefix, a DataFrame (individual x "
-            "SNP) or a 2-D DataArray"
+            f"SNP) or a 2-D DataArray, got {type(genotypes).__name__}"
         )
-    info = pd.DataFrame(
-        {"SNP": genotypes.columns.astype(str), "CHR": np.nan, "BP": np.nan, "A1": None}
-    )
-    g = genotypes.to_numpy(dtype=np.float64)
-    return g, genotypes.index.astype(str), info
+    # several samples (images) of one individual carry the same genotypes
+    g, ids = dedupe_individuals(g, pd.Index(ids).astype(str))
+    return g, pd.Index(ids), info
 
 
 def linear_association(phenotypes, genotypes, covariates=None):
@@ -124,13 +125,14 @@ def linear_association(phenotypes, genotypes, covariates=None):
     phenotypes : pandas.DataFrame or Series
         Phenotypes indexed by individual id.
     genotypes : str, path-like, pandas.DataFrame or xarray.DataArray
-        A PLINK 1 fileset prefix (read with bed-reader; A1 is the .bim's fifth
+        A PLINK 1 fileset prefix or ``.bed`` file (read with
+        :func:`~sklearn_contig.data.read_genotypes`; A1 is the .bim's fifth
         column; ``plink2 --glm`` may report the other allele as A1, with BETA's
-        sign flipped), or allele counts 0/1/2 (NaN =
-        missing) as a DataFrame indexed by individual id with one column per
-        SNP, or a 2-D DataArray such as ``ds["snp"]`` (rows by its
-        ``individual`` coordinate; one row per individual is used, and the
-        rows of one individual must agree).
+        sign flipped), or allele counts 0/1/2 (NaN = missing) as a DataFrame
+        indexed by individual id with one column per SNP, or a 2-D DataArray
+        such as ``ds["snp"]`` (rows by its ``individual`` coordinate). One row
+        per individual is used: repeated rows of one individual (several
+        images of a person) must agree.
     covariates : pandas.DataFrame or None, default=None
         Numeric covariates indexed by individual id.
 
@@ -140,6 +142,16 @@ def linear_association(phenotypes, genotypes, covariates=None):
         Columns as :func:`run_gwas`: ``SNP, CHR, BP, A1, phenotype, BETA, SE,
         T_STAT, P, N`` (CHR/BP/A1 missing unless read from a fileset). SNPs
         without variance get NaN statistics.
+
+    Raises
+    ------
+    ValueError
+        Rows of one individual that differ, no individual in both inputs, or a
+        PLINK 2 or BGEN file as ``genotypes`` (run :func:`run_gwas` on those).
+    FileNotFoundError
+        A fileset ``genotypes`` that does not exist or lacks a part.
+    TypeError
+        ``genotypes`` of another type.
 
     Examples
     --------

@@ -32,7 +32,7 @@ import pandas as pd
 from ..data._genotypes import (
     GenotypeFiles,
     check_bgen_ref,
-    genotype_files,
+    find_genotype_files,
     read_sample_ids,
 )
 from ..data._plink_run import find_binary, run_plink
@@ -50,26 +50,19 @@ CLUMP_COLUMNS = [
 
 
 # -- helpers ------------------------------------------------------------------
-def _bfile_prefix(bfile) -> Path:
-    """The PLINK 1 fileset prefix of ``bfile``; checks that .bed/.bim/.fam exist."""
-    path = Path(os.fspath(bfile))
-    prefix = path.with_suffix("") if path.suffix in (".bed", ".bim", ".fam") else path
-    missing = [
-        str(prefix) + ext
-        for ext in (".bed", ".bim", ".fam")
-        if not Path(str(prefix) + ext).is_file()
-    ]
-    if missing:
-        raise FileNotFoundError(
-            f"PLINK fileset {str(prefix)!r} is incomplete: missing {', '.join(missing)}"
-        )
-    return prefix
+def _bfile_prefix(bfile, name="bfile") -> Path:
+    """The PLINK 1 fileset prefix of ``bfile``; checks that .bed/.bim/.fam exist.
+
+    ``name`` is the caller's argument, named in the messages; PLINK 2 and BGEN
+    files raise a ValueError.
+    """
+    return Path(find_genotype_files(bfile, formats=("bed",), name=name).prefix)
 
 
 def _genotypes(bfile, sample=None, bgen_ref="last") -> GenotypeFiles:
     """The genotype files at ``bfile`` (.bed/.pgen prefix or .bgen); checks they exist."""
     check_bgen_ref(bgen_ref)
-    return genotype_files(bfile, sample=sample)
+    return find_genotype_files(bfile, sample=sample, name="bfile")
 
 
 def _read_fam(files: GenotypeFiles) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from sklearn_contig.data import (
     validate,
     write_plink,
 )
+from sklearn_contig.data._genotypes import find_genotype_files
 
 needs_plink2 = [
     pytest.mark.plink,
@@ -184,12 +185,43 @@ def test_genotype_files_detection(filesets, tmp_path):
         assert found.plink2_args() == ["--bgen", prefix + ".bgen", "ref-last",
                                        "--sample", prefix + ".sample"]  # fmt: skip
     (tmp_path / "half.pgen").write_bytes(b"")
-    with pytest.raises(FileNotFoundError, match=r"incomplete: missing .*half\.pvar"):
+    with pytest.raises(FileNotFoundError, match=r"path .*half\.pgen': PLINK 2 .* incomplete: missing .*half\.pvar"):
         genotype_files(tmp_path / "half.pgen")
-    with pytest.raises(FileNotFoundError, match=r"looked for .*nothing\.pgen.*nothing\.bgen"):
+    with pytest.raises(FileNotFoundError, match=r"path .*nothing' has no genotype files: looked for .*nothing\.pgen.*nothing\.bgen"):
         genotype_files(tmp_path / "nothing")
     with pytest.raises(TypeError, match="path must be a str"):
         genotype_files(3)
+
+
+def test_find_genotype_files_names_the_argument_and_the_accepted_formats(filesets, tmp_path):
+    bed_only = {"formats": ("bed",), "name": "bfile"}
+    found = find_genotype_files(filesets["bed"] + ".fam", **bed_only)
+    assert found.format == "bed" and found.prefix == filesets["bed"]
+    assert find_genotype_files(found, **bed_only) is found
+    for ext in (".pgen", ".psam", ".bgen", ".sample"):
+        with pytest.raises(ValueError, match=r"bfile must be a PLINK 1 \(\.bed/\.bim/\.fam\) fileset"):
+            find_genotype_files(tmp_path / f"other{ext}", **bed_only)
+    for ext in (".pgen", ".pvar", ".psam"):
+        (tmp_path / f"two{ext}").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"bfile must be a PLINK 1 .*'.*two', the prefix of a PLINK 2"):
+        find_genotype_files(tmp_path / "two", **bed_only)
+    two = find_genotype_files(tmp_path / "two")
+    with pytest.raises(ValueError, match=r"bfile must be a PLINK 1 .* got PLINK 2 .* files .*two\.pgen"):
+        find_genotype_files(two, **bed_only)
+    with pytest.raises(FileNotFoundError, match=r"bfile .*nothing' has no genotype files: looked for "
+                       r".*nothing\.bed, .*nothing\.bim, .*nothing\.fam$"):  # fmt: skip
+        find_genotype_files(tmp_path / "nothing", **bed_only)
+    (tmp_path / "half.bed").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"bfile .*half\.bed': PLINK fileset .* incomplete: "
+                       r"missing .*half\.bim, .*half\.fam$"):  # fmt: skip
+        find_genotype_files(tmp_path / "half.bed", **bed_only)
+    with pytest.raises(TypeError, match="bfile must be a str or path-like, got int"):
+        find_genotype_files(3, **bed_only)
+    with pytest.raises(ValueError, match=r"formats must be a non-empty subset of .*'vcf'"):
+        find_genotype_files(filesets["bed"], formats=("vcf",))
+    (tmp_path / "g.bgen").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"sample .*none\.sample' \(the BGEN sample file of path\)"):
+        genotype_files(tmp_path / "g.bgen", sample=tmp_path / "none.sample")
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,19 @@ def test_read_plink_errors(tmp_path):
         read_plink(tmp_path / "nothere")
 
 
+def test_read_plink_names_the_missing_part_and_refuses_other_formats(tmp_path):
+    _bed_reader_fileset(tmp_path, _genotypes(n=3, p=4))
+    (tmp_path / "raw.fam").unlink()
+    with pytest.raises(FileNotFoundError, match=r"path .*raw': PLINK fileset .* incomplete: missing .*raw\.fam$"):
+        read_plink(tmp_path / "raw")
+    msg = r"path must be a PLINK 1 \(\.bed/\.bim/\.fam\) fileset or its prefix"
+    with pytest.raises(ValueError, match=msg + r", got the PLINK 2 .* file .*x\.pgen"):
+        read_plink(tmp_path / "x.pgen")
+    (tmp_path / "y.bgen").write_bytes(b"")
+    with pytest.raises(ValueError, match=msg + r", got .*y', the prefix of a BGEN"):
+        read_plink(tmp_path / "y")
+
+
 def test_write_read_round_trip_numpy(tmp_path):
     g = _genotypes(n=7, p=9)
     prefix = write_plink(

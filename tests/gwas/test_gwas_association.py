@@ -6,6 +6,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
+from sklearn_contig.data import write_plink
 from sklearn_contig.gwas import linear_association
 
 
@@ -91,3 +92,37 @@ def test_dataarray_rows_of_one_individual_must_agree(data):
     )
     with pytest.raises(ValueError, match="different values for the same individual"):
         linear_association(pheno, da)
+
+
+def test_dataframe_rows_of_one_individual_are_used_once_and_must_agree(data):
+    pheno, geno, _ = data
+    repeated = pd.concat([geno, geno.iloc[:20]])  # 20 individuals twice, same calls
+    got = linear_association(pheno, repeated)
+    want = linear_association(pheno, geno)
+    pd.testing.assert_frame_equal(got, want)
+    differs = repeated.copy()
+    differs.iloc[-1, 0] = 3.0  # second row of individual p19 differs
+    with pytest.raises(ValueError, match=r"genotypes has several rows with different values .*\['p19'\]"):
+        linear_association(pheno, differs)
+
+
+def test_fileset_reads_like_the_dataframe(data, tmp_path):
+    pheno, geno, cov = data
+    prefix = write_plink(tmp_path / "g", geno.to_numpy(), iid=geno.index, sid=geno.columns,
+                         chromosome=["2"] * 12, bp_position=np.arange(12) * 10 + 1)  # fmt: skip
+    want = linear_association(pheno, geno, cov)
+    for path in (prefix, prefix + ".bed"):
+        got = linear_association(pheno, path, cov)
+        cols = ["SNP", "phenotype", "BETA", "SE", "T_STAT", "P", "N"]
+        pd.testing.assert_frame_equal(got[cols], want[cols])
+        assert (got["CHR"] == 2).all() and list(got["BP"][:2]) == [1, 11] and (got["A1"] == "A1").all()
+
+
+def test_fileset_errors_name_genotypes(data, tmp_path):
+    pheno, geno, _ = data
+    with pytest.raises(FileNotFoundError, match=r"genotypes .*none' has no genotype files: looked for .*none\.bed"):
+        linear_association(pheno, tmp_path / "none")
+    with pytest.raises(ValueError, match=r"genotypes must be a PLINK 1 .* got the PLINK 2 .* file"):
+        linear_association(pheno, tmp_path / "g.pgen")
+    with pytest.raises(TypeError, match="genotypes must be a PLINK fileset prefix, .* got ndarray"):
+        linear_association(pheno, geno.to_numpy())
