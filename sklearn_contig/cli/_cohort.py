@@ -49,7 +49,7 @@ def read_table(path, name="table") -> pd.DataFrame:
     ``.cov`` and ``.eigenvec`` files are tab-separated, other text files
     comma-separated. A missing id (empty cell) raises a :class:`ValueError`.
     """
-    from ..data._tables import SAMPLE_ID_COLUMNS, id_index
+    from ..data._tables import ID_DTYPES, SAMPLE_ID_COLUMNS, id_index
 
     _exists(path, name)
     path = os.fspath(path)
@@ -63,7 +63,7 @@ def read_table(path, name="table") -> pd.DataFrame:
             id_column = table.index.name
     else:
         sep = "\t" if path.endswith((".tsv", ".txt", ".cov", ".eigenvec")) else ","
-        table = pd.read_csv(path, sep=sep)
+        table = pd.read_csv(path, sep=sep, dtype=ID_DTYPES)
     ids = id_index(table, id_column, candidates=SAMPLE_ID_COLUMNS, where=where)
     if ids.name in table.columns:
         table = table.drop(columns=ids.name)

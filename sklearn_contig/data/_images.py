@@ -26,6 +26,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from ._schema import IMAGE, validate
+from ._tables import ID_DTYPES
 
 __all__ = ["ImageFileArray", "UnreadableImageError", "read_images", "decode_count", "reset_decode_count"]
 
@@ -234,7 +235,7 @@ def _list_files(source, pattern: str | None = None) -> pd.DataFrame:
             )
         if not os.path.isfile(source):
             raise FileNotFoundError(f"image folder or CSV {source!r} does not exist")
-        table, base, name = pd.read_csv(source), Path(source).parent, f"image table {source!r}"
+        table, base, name = pd.read_csv(source, dtype=ID_DTYPES), Path(source).parent, f"image table {source!r}"
     missing = {"path", "sample"} - set(table.columns)
     if missing:
         raise ValueError(

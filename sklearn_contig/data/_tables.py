@@ -28,6 +28,8 @@ ID_COLUMNS = ("IID", "#IID", "iid", "individual", "individual_id", "sample", "ei
 #: sample (labels with one row per eye) rather than by individual.
 SAMPLE_ID_COLUMNS = ("sample",) + tuple(c for c in ID_COLUMNS if c != "sample")
 _IGNORED = ("FID", "#FID", "fid")
+#: ``read_csv`` dtypes that keep ids as written (``"001"`` stays ``"001"``).
+ID_DTYPES = {name: str for name in ID_COLUMNS + _IGNORED + ("path",)}
 #: plink2 .sscore columns that end like a score but are not one.
 _SSCORE_NOT_SCORES = ("NAMED_ALLELE_DOSAGE_SUM",)
 
@@ -43,14 +45,15 @@ def _separator(path: str, sep):
     return r"\s+"
 
 
-def _read_table(source, sep) -> tuple[pd.DataFrame, str]:
+def _read_table(source, sep, id_column=None) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
         return source, "table"
     path = os.fspath(source)
     if not os.path.exists(path):
         raise FileNotFoundError(f"table {path!r} does not exist")
     sep = _separator(path, sep)
-    table = pd.read_csv(path, sep=sep, engine="python" if sep == r"\s+" else "c")
+    dtype = {**ID_DTYPES, **({id_column: str} if id_column is not None else {})}
+    table = pd.read_csv(path, sep=sep, engine="python" if sep == r"\s+" else "c", dtype=dtype)
     return table, path
 
 
@@ -138,7 +141,7 @@ def _is_sscore(table: pd.DataFrame, where: str) -> bool:
 
 def _parse(source, id_column, sep, score) -> pd.DataFrame:
     """One table -> DataFrame indexed by individual id, one float column per feature."""
-    table, where = _read_table(source, sep)
+    table, where = _read_table(source, sep, id_column)
     ids = id_index(table, id_column, where=where)
     if _is_sscore(table, where):
         suffix = "_AVG" if score == "avg" else "_SUM"

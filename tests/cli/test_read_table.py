@@ -65,3 +65,8 @@ def test_parquet_id_column_and_multiindex(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="traits .*nope.csv' does not exist"):
         read_table(tmp_path / "nope.csv", "traits")
+
+
+def test_zero_padded_ids_are_kept_as_written(tmp_path):
+    (tmp_path / "labels.csv").write_text("individual,y\n001,1\n010,0\n")
+    assert read_table(tmp_path / "labels.csv").index.tolist() == ["001", "010"]

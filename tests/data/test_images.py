@@ -193,3 +193,13 @@ def test_open_draft_decodes_a_large_jpeg_at_a_reduced_scale(tmp_path):
     assert _open(str(tmp_path / "big.jpg"), "L", draft=(64, 64)).size == (80, 64)
     assert _open(str(tmp_path / "big.jpg"), "L", draft=(64, 64)).mode == "L"
     assert _open(str(tmp_path / "big.png"), "RGB", draft=(64, 64)).size == (320, 256)  # JPEG only
+
+
+def test_csv_keeps_zero_padded_ids(tmp_path):
+    _write_pngs(tmp_path, 2)
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    rows = "\n".join(f"{n},00{i},0{i}" for i, n in enumerate(names))
+    (tmp_path / "images.csv").write_text(f"path,sample,individual\n{rows}\n")
+    ds = read_images(tmp_path / "images.csv", image_size=8)
+    assert ds["sample"].values.tolist() == ["000", "001"]
+    assert ds["individual"].values.tolist() == ["00", "01"]

@@ -131,3 +131,13 @@ def test_id_index_candidates_order_and_missing_ids():
     assert id_index(indexed).tolist() == ["5", "6"]
     with pytest.raises(ValueError, match=r"t.csv: id column 'IID' has missing ids \(None or NaN\) in rows \[1\]"):
         id_index(pd.DataFrame({"IID": ["a", np.nan]}), where="t.csv")
+
+
+@pytest.mark.parametrize("name", ["p.tsv", "p.csv", "p.txt"])
+def test_zero_padded_ids_are_kept_as_written(tmp_path, name):
+    # PLINK .fam files keep "001"; a table must too, or align() matches nobody
+    sep = "," if name.endswith(".csv") else "\t"
+    (tmp_path / name).write_text(f"FID{sep}IID{sep}PGS1\n001{sep}001{sep}0.5\n002{sep}0002{sep}0.7\n")
+    assert read_pgs(tmp_path / name)["individual"].values.tolist() == ["001", "0002"]
+    (tmp_path / "q.tsv").write_text("person\tPGS1\n007\t0.5\n008\t0.7\n")
+    assert read_pgs(tmp_path / "q.tsv", id_column="person")["individual"].values.tolist() == ["007", "008"]
