@@ -19,7 +19,7 @@ from torch import nn
 from .._compat import HasMethods, StrOptions
 from ..data import as_dataset
 from ..data._errors import named_errors
-from ..data._schema import IMAGE, validate
+from ..data._schema import IMAGE, label_variables, validate
 from ..models import DownstreamModule, ImageEncoder, ImageEncoderName
 from ..training import (
     PRETRAINED_WEIGHTS_DOC,
@@ -134,7 +134,7 @@ class BaseDownstream(NetEstimator):
         """Labels from ``y`` or, for Dataset input, from the ``target`` variable."""
         if y is None and is_dataset and self.target is not None:
             if self.target not in ds:
-                labels = [k for k, v in ds.data_vars.items() if v.attrs.get("kind") == "label"]
+                labels = label_variables(ds)
                 raise ValueError(
                     f"target={self.target!r} is not a variable of X; its label variables are {labels}"
                 )

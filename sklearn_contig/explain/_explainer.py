@@ -32,7 +32,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions
-from ..data import as_dataset
+from ..data import as_dataset, presence
 from ..data._schema import IMAGE, validate
 from ._deeplift import with_deeplift_safe_image_encoder
 from ._function import ExplainerFunction
@@ -269,8 +269,8 @@ class Explainer(BaseEstimator):
         rng = check_random_state(self.random_state)
         individuals = np.asarray(ds["individual"].values)
         usable = np.zeros(len(individuals), dtype=bool)
-        for m in model_modalities:
-            usable |= _presence(ds, m)
+        for mask in presence(ds, model_modalities).values():
+            usable |= mask
         order = rng.permutation(np.flatnonzero(usable))
         candidates = order[~pd.Index(individuals[order]).duplicated()]
         n_ref = min(int(self.n_reference), len(candidates))
@@ -520,7 +520,7 @@ class Explainer(BaseEstimator):
         ds = self._check_X(X)
         attribute_image = bool(self.attribute_image if image is None else image)
         n = ds.sizes["sample"]
-        skipped_all = ~np.stack([_presence(ds, m) for m in self.modalities_], axis=1).any(axis=1)
+        skipped_all = ~np.stack(list(presence(ds, self.modalities_).values()), axis=1).any(axis=1)
         if skipped_all.all():
             raise ValueError(
                 f"every sample of X lacks all explained modalities {self.modalities_}; "
@@ -596,10 +596,5 @@ class Explainer(BaseEstimator):
         else:
             local = self.local(X, image=image)
         return aggregate(local)
-
-
-def _presence(ds, m):
-    values = np.asarray(ds[m].values, dtype=np.float64)
-    return ~np.all(np.isnan(values), axis=1)
 
 

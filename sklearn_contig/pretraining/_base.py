@@ -25,6 +25,27 @@ from ..models import save_encoder as _save_encoder
 from ..training import NetEstimator, check_pretrained_weights, image_dataset, start_from_weights
 
 
+def embedding_names(dim: int) -> np.ndarray:
+    """Names of the embedding columns: ``embedding0`` ... ``embedding{dim-1}``."""
+    return np.asarray([f"embedding{i}" for i in range(dim)], dtype=object)
+
+
+def embedding_frame(Z: np.ndarray, X) -> pd.DataFrame:
+    """Embeddings ``Z`` of ``X`` as the pandas output of ``transform``.
+
+    Indexed by (sample, individual) for a cohort Dataset, by sample for a
+    DataArray with a ``sample`` coordinate, else by position.
+    """
+    ds = as_dataset(X)
+    index = None
+    if ds is not None:
+        index = pd.MultiIndex.from_arrays([ds["sample"].values, ds["individual"].values],
+                                          names=["sample", "individual"])
+    elif isinstance(X, xr.DataArray) and "sample" in X.coords:
+        index = pd.Index(X["sample"].values, name="sample")
+    return pd.DataFrame(Z, index=index, columns=embedding_names(Z.shape[1]))
+
+
 def _feature_names(var) -> np.ndarray:
     """Feature names of a (sample, feature) variable: its coordinate, else positions."""
     dim = var.dims[1]
@@ -113,17 +134,6 @@ class BasePretrainer(TransformerMixin, NetEstimator):
         """Hook: fitted attributes of a method, set after training."""
 
     # -------------------------------------------------------------- embedding
-    def _sample_index(self, X):
-        """Index of the pandas output: (sample, individual) for cohort Datasets."""
-        ds = as_dataset(X)
-        if ds is not None:
-            return pd.MultiIndex.from_arrays(
-                [ds["sample"].values, ds["individual"].values], names=["sample", "individual"]
-            )
-        if isinstance(X, xr.DataArray) and "sample" in X.coords:
-            return pd.Index(X["sample"].values, name="sample")
-        return None
-
     def _embed(self, X) -> np.ndarray:
         out = self._map_batches(image_dataset(X), lambda module, b: module.image_encoder(b["image"]).float().cpu())
         if not out:
@@ -150,13 +160,13 @@ class BasePretrainer(TransformerMixin, NetEstimator):
         check_is_fitted(self, "net_")
         Z = self._embed(X)
         if output_is_pandas(self):
-            return pd.DataFrame(Z, index=self._sample_index(X), columns=self.get_feature_names_out())
+            return embedding_frame(Z, X)
         return Z
 
     def get_feature_names_out(self, input_features=None):
         """Names of the embedding columns: ``embedding0`` ... ``embedding{d-1}``."""
         check_is_fitted(self, "net_")
-        return np.asarray([f"embedding{i}" for i in range(self.embedding_dim_)], dtype=object)
+        return embedding_names(self.embedding_dim_)
 
     # ------------------------------------------------------------- encoders
     def get_encoder(self) -> ImageEncoder:

@@ -13,18 +13,18 @@ import os
 from numbers import Integral
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import HasMethods, Interval, StrOptions, output_is_pandas
-from ..data import CohortDataset, as_dataset
+from ..data import CohortDataset
 from ..data._schema import IMAGE
 from ..models import ImageEncoder, ImageEncoderName
 from ..models.contig import autocast_context
 from ..training import check_pretrained_weights, copy_encoder, image_dataset, start_from_weights
 from ..training._estimator import resolve_device, resolve_precision, set_data_normalization
+from ._base import embedding_frame, embedding_names
 
 #: Layers of a ResNet whose pooled activations can be taken.
 RESNET_LAYERS = ("layer1", "layer2", "layer3", "layer4")
@@ -249,18 +249,13 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
             )
         Z = self._embed(ds)
         if output_is_pandas(self):
-            index = None
-            if as_dataset(X) is not None:
-                index = pd.MultiIndex.from_arrays(
-                    [ds["sample"].values, ds["individual"].values], names=["sample", "individual"]
-                )
-            return pd.DataFrame(Z, index=index, columns=self.get_feature_names_out())
+            return embedding_frame(Z, X)
         return Z
 
     def get_feature_names_out(self, input_features=None):
         """Names of the embedding columns: ``embedding0`` ... ``embedding{d-1}``."""
         check_is_fitted(self, "encoder_")
-        return np.asarray([f"embedding{i}" for i in range(self.embedding_dim_)], dtype=object)
+        return embedding_names(self.embedding_dim_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -84,6 +84,12 @@ def test_pandas_output_feeds_gwas_transformer(weights, ds):
     assert pheno.shape[0] == 6  # one row per individual
 
 
+
+def test_pandas_output_of_a_dataarray_is_indexed_by_sample(weights, ds):
+    emb = ImageEmbedder("resnet18", pretrained_weights=weights[0], layer="layer1", device="cpu")
+    df = emb.set_output(transform="pandas").fit(ds).transform(ds["image"])
+    assert df.index.name == "sample" and list(df.index) == list(ds["sample"].values)
+
 def test_checks(weights, ds, tmp_path):
     path = weights[0]
     with pytest.raises(ValueError, match="exactly one of"):
