@@ -38,6 +38,7 @@ from ._genotypes import (
     _read_pvar,
     check_bgen_ref,
     genotype_files,
+    read_sample_ids,
 )
 from ._plink_run import find_binary, run_plink
 from ._tables import read_pgs
@@ -205,8 +206,9 @@ def compute_pgs(
     ------
     ValueError
         ``score``/``bgen_ref`` not allowed, an empty ``scoring_files`` or
-        ``genotypes``, a scoring file without the needed columns, or a score
-        with no variant matched.
+        ``genotypes``, genotype files that hold different individuals (a
+        person's score would sum only some of them), a scoring file without
+        the needed columns, or a score with no variant matched.
     FileNotFoundError
         A scoring or genotype file does not exist.
     RuntimeError
@@ -222,6 +224,7 @@ def compute_pgs(
     if len(set(names)) < len(names):
         raise ValueError(f"scoring_files: score names repeat: {names}")
     files = [genotype_files(g, sample=sample) for g in genotypes]
+    _check_same_individuals(files)
     exe = find_binary(plink2, "plink2")
     variants = [_variants(f) for f in files]
 
@@ -279,6 +282,25 @@ def compute_pgs(
     pgs.attrs["matched"] = matched
     pgs.attrs["n_variants"] = {name: len(table) for name, table in scores}
     return pgs
+
+
+def _check_same_individuals(files) -> None:
+    """Raise unless every genotype file holds the same individuals (by IID)."""
+    first = None
+    for k, gfiles in enumerate(files):
+        iid = pd.Index(read_sample_ids(gfiles)["IID"].astype(str))
+        if first is None:
+            first = iid
+            continue
+        if not iid.sort_values().equals(first.sort_values()):
+            only_here = iid.difference(first)[:3].tolist()
+            only_first = first.difference(iid)[:3].tolist()
+            raise ValueError(
+                f"genotypes: {files[k].main!r} holds other individuals than {files[0].main!r} "
+                f"(e.g. only in the former: {only_here}, only in the latter: {only_first}); "
+                "every file must hold the same individuals, or a person's score would sum only "
+                "some of the files"
+            )
 
 
 def _as_list(value, name) -> list:

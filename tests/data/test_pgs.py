@@ -129,3 +129,12 @@ def test_bad_inputs(cohort, tmp_path):
         compute_pgs(none, cohort["prefix"])
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         compute_pgs(tmp_path / "missing.txt", cohort["prefix"])
+
+
+def test_genotype_files_with_other_individuals_are_refused(cohort, tmp_path):
+    # chromosome 2 without person p0: p0's score would silently sum chromosome 1 only
+    (tmp_path / "drop.txt").write_text("p0 p0\n")
+    _plink2("--pfile", cohort["tmp"] / "chr2", "--remove", tmp_path / "drop.txt", "--make-pgen", "--out",
+            tmp_path / "fewer")
+    with pytest.raises(ValueError, match=r"genotypes: .*fewer\.pgen.* holds other individuals.*\['p0'\]"):
+        compute_pgs(cohort["gz"], [cohort["tmp"] / "chr1", tmp_path / "fewer"])
