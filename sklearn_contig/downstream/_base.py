@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -31,6 +32,24 @@ from ..training import (
     start_from_weights,
     training_params_doc,
 )
+
+
+def _check_label_order(index, ds) -> None:
+    """Refuse pandas labels indexed by the sample ids of ``ds`` in another order.
+
+    Labels are matched to samples by position (scikit-learn's rule); a Series
+    whose index holds exactly the sample ids, shuffled, would otherwise be
+    matched to the wrong images without a word.
+    """
+    if isinstance(index, pd.RangeIndex) or len(index) != ds.sizes["sample"]:
+        return
+    ids = pd.Index(np.asarray(ds["sample"].values).astype(str))
+    given = pd.Index(np.asarray(index).astype(str))
+    if not given.equals(ids) and given.is_unique and given.sort_values().equals(ids.sort_values()):
+        raise ValueError(
+            "y is indexed by the sample ids of X but in another order; labels are matched to "
+            "samples by position: pass y.loc[X['sample'].values] (or reset its index)"
+        )
 
 
 class BaseDownstream(NetEstimator):
@@ -144,6 +163,8 @@ class BaseDownstream(NetEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None "
                 "(for a Dataset, name a label variable with target=...)"
             )
+        if is_dataset and isinstance(y, (pd.Series, pd.DataFrame)):
+            _check_label_order(y.index, ds)
         if hasattr(y, "values") and not isinstance(y, np.ndarray):
             y = y.values
         y = np.asarray(y)

@@ -101,3 +101,13 @@ def test_segmenter_refuses_mlp_encoder(images, tmp_path):
     flat = save_encoder(ImageEncoder("mlp", in_channels=4), tmp_path / "mlp.safetensors")
     with pytest.raises(ValueError, match="flat features"):
         ContIGSegmenter(encoder=flat, **FAST).fit(images, np.zeros((10, 16, 16), int))
+
+
+def test_pandas_labels_indexed_by_shuffled_sample_ids(images):
+    import pandas as pd
+
+    ds = from_arrays(images)
+    ids = ds["sample"].values
+    y = pd.Series(np.arange(10) % 2, index=ids[::-1])
+    with pytest.raises(ValueError, match="y is indexed by the sample ids of X but in another order"):
+        ContIGClassifier(image_encoder="resnet18", **FAST).fit(ds, y)
