@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -11,6 +12,8 @@ import xarray as xr
 from ._schema import GENETIC, IMAGE, feature_dim, validate
 
 __all__ = ["align"]
+
+logger = logging.getLogger(__name__)
 
 
 def _modality_ids(name: str, arr: xr.DataArray) -> tuple[np.ndarray, str]:
@@ -63,8 +66,9 @@ def align(image: xr.Dataset | None = None, **modalities: xr.DataArray) -> xr.Dat
       their number per modality.
     - Without ``image``: outer join of all modalities; one sample per
       individual, ids in order of first appearance, ``sample == individual``.
-    - A modality missing for an individual is an all-NaN row. A modality that
-      shares no individual with the images raises a :class:`ValueError`.
+    - A modality missing for an individual is an all-NaN row; their number
+      per modality is logged at INFO level. A modality that shares no
+      individual with the images raises a :class:`ValueError`.
 
     The inputs are not modified. The result is checked with :func:`validate`.
 
@@ -153,6 +157,9 @@ def align(image: xr.Dataset | None = None, **modalities: xr.DataArray) -> xr.Dat
             raise TypeError(f"modality {name!r} must be numeric, got dtype {values.dtype}")
         rows = np.full((len(target), values.shape[1]), np.nan, dtype=np.float32)
         rows[found] = values[position[found]]
+        if not found.all():
+            logger.info("align: modality %r is missing for %d of %d samples (all-NaN rows)",
+                        name, int((~found).sum()), len(found))
         if fdim in ("sample", "individual"):
             fdim = feature_dim(name)
         if arr.dims[1] in arr.coords:

@@ -109,3 +109,9 @@ def test_lazy_images_stay_lazy(tmp_path):
     assert decode_count() == 0
     assert not isinstance(ds["image"].variable._data, np.ndarray)  # still file-backed
     np.testing.assert_array_equal(ds["pgs"].values[1], [np.nan, np.nan])
+
+
+def test_samples_without_a_modality_are_counted_in_the_log(caplog):
+    with caplog.at_level("INFO", logger="sklearn_contig.data._align"):
+        align(_images(), pgs=_pgs([2, 1]))
+    assert "modality 'pgs' is missing for 1 of 4 samples" in caplog.text
