@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +48,11 @@ def read_table(path, name="table") -> pd.DataFrame:
     wins over the individual id, so labels given per eye match by sample. A
     Parquet table may carry its ids as an index named so. ``.tsv``, ``.txt``,
     ``.cov`` and ``.eigenvec`` files are tab-separated, other text files
-    comma-separated. A missing id (empty cell) raises a :class:`ValueError`.
+    comma-separated. Ids are stripped of surrounding whitespace (``"4 "`` is
+    ``"4"``); a missing or blank id raises a :class:`ValueError`. A family id
+    column (``FID``, ``#FID``, ``fid``) is dropped, whatever the format.
     """
-    from ..data._tables import ID_DTYPES, SAMPLE_ID_COLUMNS, id_index
+    from ..data._tables import _IGNORED, ID_DTYPES, SAMPLE_ID_COLUMNS, id_index
 
     _exists(path, name)
     path = os.fspath(path)
@@ -58,15 +61,18 @@ def read_table(path, name="table") -> pd.DataFrame:
     if path.endswith(".parquet"):
         table = pd.read_parquet(path)
         if isinstance(table.index, pd.MultiIndex):
-            return table
+            return table.drop(columns=[c for c in table.columns if c in _IGNORED])
         if table.index.name in SAMPLE_ID_COLUMNS:
             id_column = table.index.name
     else:
         sep = "\t" if path.endswith((".tsv", ".txt", ".cov", ".eigenvec")) else ","
         table = pd.read_csv(path, sep=sep, dtype=ID_DTYPES)
     ids = id_index(table, id_column, candidates=SAMPLE_ID_COLUMNS, where=where)
-    if ids.name in table.columns:
-        table = table.drop(columns=ids.name)
+    ids = pd.Index(ids.str.strip(), name=ids.name)
+    blank = np.flatnonzero(ids == "")
+    if len(blank):
+        raise ValueError(f"{where}: id column {ids.name!r} has blank ids in rows {blank[:5].tolist()}")
+    table = table.drop(columns=[c for c in table.columns if c == ids.name or c in _IGNORED])
     return table.set_axis(ids, axis=0)
 
 
@@ -118,40 +124,78 @@ def load_cohort(images=None, *, image_size=None, genotypes=None, every=1, maf=No
     return ds
 
 
-def _row_ids(ds, table):
+def _row_ids(ds, table, where="labels"):
     """Positions of ``table`` rows for each sample of ``ds`` (by sample, else individual)."""
     key = "sample" if table.index.name == "sample" else "individual"
     ids = np.asarray(ds[key].values).astype(str)
     index = table.index.astype(str)
     if index.has_duplicates:
-        raise ValueError(f"labels: duplicate {key} ids, e.g. {index[index.duplicated()][0]!r}")
+        raise ValueError(f"{where}: duplicate {key} ids, e.g. {index[index.duplicated()][0]!r}")
     pos = index.get_indexer(ids)
     return pos, key
 
 
-def add_labels(ds, table: pd.DataFrame, target) -> xr.Dataset:
+def add_labels(ds, table: pd.DataFrame, target, where="labels") -> xr.Dataset:
     """Attach label column(s) ``target`` of ``table`` to ``ds`` as a label variable.
 
     A list of columns becomes one ``(sample, label)`` indicator variable named
-    after the first column's prefix; samples without a row get NaN and are dropped.
+    after the first column's prefix. Samples without a row in ``table`` and
+    samples with a missing label (empty cell or ``NA``) are dropped, with a
+    warning that counts them. ``-9`` is a label value like any other (it is not
+    read as PLINK's missing code); a numeric label column holding it warns.
+    ``where`` names the table in the messages.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np, pandas as pd, xarray as xr
+    >>> ds = xr.Dataset(coords={"sample": ["a", "b", "c", "d"],
+    ...                         "individual": ("sample", ["1", "2", "3", "4"])})
+    >>> table = pd.DataFrame({"grade": [0, 1, np.nan]},
+    ...                      index=pd.Index(["1", "2", "3"], name="individual"))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     out = add_labels(ds, table, "grade")
+    >>> out["grade"].values.tolist()
+    [0.0, 1.0]
+    >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+    labels: 2 of 4 samples of the cohort are dropped: 1 have no row in the labels
+    file (matched by individual), 1 have a missing label (empty cell or NA) in ['grade']
     """
     columns = [target] if isinstance(target, str) else list(target)
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise ValueError(f"labels: no column {missing[0]!r}; columns are {list(table.columns)[:20]}")
-    pos, key = _row_ids(ds, table)
-    keep = np.flatnonzero(pos >= 0)
+        raise ValueError(f"{where}: no column {missing[0]!r}; columns are {list(table.columns)[:20]}")
+    pos, key = _row_ids(ds, table, where)
+    for c in columns:
+        if pd.api.types.is_numeric_dtype(table[c].dtype) and not pd.api.types.is_bool_dtype(table[c].dtype):
+            n_9 = int((table[c] == -9).sum())
+            if n_9:
+                warnings.warn(
+                    f"{where}: label column {c!r} holds -9 in {n_9} rows; -9 is kept as a label "
+                    "value, not read as missing (PLINK's missing code); leave the cell empty "
+                    "or write NA to mark a label missing", UserWarning, stacklevel=2)
+    has_row = pos >= 0
+    values = table[columns].to_numpy()[pos[has_row]]
+    labelled = ~pd.isna(values).reshape(len(values), -1).any(axis=1)
+    n_no_row, n_na = int((~has_row).sum()), int((~labelled).sum())
+    if n_no_row or n_na:
+        warnings.warn(
+            f"{where}: {n_no_row + n_na} of {len(pos)} samples of the cohort are dropped: "
+            f"{n_no_row} have no row in the labels file (matched by {key}), {n_na} have a "
+            f"missing label (empty cell or NA) in {columns}", UserWarning, stacklevel=2)
+    keep = np.flatnonzero(has_row)[labelled]
     if len(keep) < 2:
-        raise ValueError(f"labels: fewer than 2 samples of the cohort have a label (matched by {key})")
-    values = table[columns].to_numpy()[pos[keep]]
+        raise ValueError(f"{where}: fewer than 2 samples of the cohort have a label in {columns} "
+                         f"(matched by {key})")
+    values = values[labelled]
     ds = ds.isel(sample=keep)
     name = columns[0] if len(columns) == 1 else "labels"
     if len(columns) == 1:
         var = xr.DataArray(values[:, 0], dims="sample")
     else:
         var = xr.DataArray(values, dims=("sample", "label"), coords={"label": columns})
-    ok = ~pd.isna(var.values).reshape(len(keep), -1).any(axis=1)
-    ds = ds.assign({name: var}).isel(sample=np.flatnonzero(ok))
+    ds = ds.assign({name: var})
     ds[name].attrs["kind"] = "label"
     return ds
 
@@ -165,7 +209,7 @@ def add_masks(ds, masks, image_size=None, name="mask") -> xr.Dataset:
     m = read_images(masks, size, channels=1)
     table = pd.DataFrame({"row": np.arange(m.sizes["sample"])},
                          index=pd.Index(np.asarray(m["sample"].values).astype(str), name="sample"))
-    pos, _ = _row_ids(ds, table)
+    pos, _ = _row_ids(ds, table, "masks")
     keep = np.flatnonzero(pos >= 0)
     if len(keep) < 2:
         raise ValueError(f"masks: fewer than 2 samples of the cohort have a mask in {masks!r}")

@@ -69,9 +69,13 @@ def encoder_path(folder) -> Path:
 
 
 def read_split(folder):
-    """``individual -> "train" | "held_out"`` of a model folder, or None."""
+    """``individual -> "train" | "held_out"`` of a model folder, or None.
+
+    Ids are read as written (``"NA"`` and ``"001"`` are ids, not missing or 1).
+    """
     path = Path(folder) / SPLIT_FILE
     if not path.exists():
         return None
-    table = pd.read_csv(path, dtype={"individual": str})
+    # ids as text: an individual called "NA" stays "NA"
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
     return pd.Series(table["split"].to_numpy(), index=table["individual"].to_numpy())

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ._cohort import add_labels, add_masks, load_cohort, read_table
-from ._model import encoder_path, load_model, read_split, save_model
+from ._model import SPLIT_FILE, encoder_path, load_model, read_split, save_model
 
 __all__ = ["synthetic", "prepare_images", "pretrain", "embed", "finetune", "explain", "gwas",
            "estimator_params"]
@@ -72,6 +73,48 @@ def _select(ds, split, which):
         raise ValueError(f"fewer than 2 samples of the cohort are in the {which!r} individuals "
                          "of the model's split")
     return ds.isel(sample=keep)
+
+
+def _warn_outside_split(ds, split, model, stage):
+    """Warn that cohort individuals absent from the model's ``split.csv`` are excluded."""
+    people = pd.unique(np.asarray(ds["individual"].values).astype(str))
+    outside = people[~np.isin(people, split.index.to_numpy().astype(str))]
+    if len(outside):
+        path = Path(model) / SPLIT_FILE
+        warnings.warn(
+            f"{len(outside)} of {len(people)} individuals of the cohort are not in the model's "
+            f"split {str(path)!r} and are excluded from {stage}, e.g. {outside[:5].tolist()}",
+            UserWarning, stacklevel=3)
+
+
+def _categories_as_indicators(cov, where):
+    """Numeric covariates: text, categorical and boolean columns as 0/1 indicators.
+
+    Each such column becomes one indicator per level but the first (sorted), named
+    ``<column>_<level>`` (whitespace in a level becomes ``_``); a missing value
+    stays missing in every indicator. A text column with a different value in
+    each row (more than two; an id or free text) raises a :class:`ValueError`.
+    """
+    out = {}
+    for col in cov.columns:
+        values = cov[col]
+        if pd.api.types.is_bool_dtype(values.dtype):
+            out[str(col)] = values.astype(np.float64)
+            continue
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            out[str(col)] = values
+            continue
+        levels = sorted(map(str, values.dropna().unique()))
+        if len(levels) > 2 and len(levels) == values.notna().sum():
+            raise ValueError(
+                f"{where}: text column {col!r} has a different value in each of its "
+                f"{len(levels)} rows; an id or free-text column cannot be a covariate: remove "
+                "it or code it as numbers")
+        text = values.astype(str).where(values.notna())
+        for level in levels[1:]:
+            name = f"{col}_{'_'.join(level.split())}"
+            out[name] = (text == level).astype(np.float64).where(values.notna())
+    return pd.DataFrame(out, index=cov.index)
 
 
 # ---------------------------------------------------------------- synthetic
@@ -256,6 +299,7 @@ def embed(model, out, *, cohort, split=None) -> dict:
         parts = read_split(model)
         if parts is None:
             raise ValueError(f"split={split!r} but model folder {str(model)!r} has no split.csv")
+        _warn_outside_split(ds, parts, model, "embed")
         ds = _select(ds, parts, split)
     log.info("embedding %d samples", ds.sizes["sample"])
     emb = est.set_output(transform="pandas").transform(ds)
@@ -330,7 +374,7 @@ def finetune(model, out, *, cohort, target=None, labels=None, masks=None, task="
     if segment:
         ds, target = add_masks(ds, masks), "mask"
     else:
-        ds = add_labels(ds, read_table(labels, "labels"), target)
+        ds = add_labels(ds, read_table(labels, "labels"), target, where=f"labels {str(labels)!r}")
         target = target if isinstance(target, str) else "labels"
         params.setdefault("task", task)
     split = read_split(model)
@@ -341,6 +385,8 @@ def finetune(model, out, *, cohort, target=None, labels=None, masks=None, task="
         held = set(np.asarray(held["individual"].values).astype(str))
         ind = pd.unique(np.asarray(ds["individual"].values).astype(str))
         split = pd.Series(np.where(np.isin(ind, list(held)), "held_out", "train"), index=ind)
+    else:
+        _warn_outside_split(ds, split, model, "finetune")
     train, test = _labelled_part(ds, split, n_labelled, random_state)
     from ..data import Samples
 
@@ -411,6 +457,7 @@ def explain(model, out, *, cohort, n_explain=50, split="held_out", truth=None, t
     ds = _cohort(cohort)
     parts = read_split(model)
     if parts is not None and split is not None:
+        _warn_outside_split(ds, parts, model, "explain")
         ds = _select(ds, parts, split)
     people = pd.unique(np.asarray(ds["individual"].values).astype(str))
     rng = np.random.default_rng(random_state)
@@ -467,8 +514,10 @@ def gwas(embeddings, genotypes, out, *, covariates=None, n_pcs=5, n_components=1
          p1=5e-8, threads=None, random_state=0) -> dict:
     """GWAS on embedding principal components with PLINK 2; regions with PLINK 1.9.
 
-    ``covariates`` is a table indexed by individual; when None, ``n_pcs`` genetic
-    principal components (``plink2 --pca``) are used (0 for none). Writes
+    ``covariates`` is a table indexed by individual: every column but the id
+    and family id is a covariate, text ones (sex ``F``/``M``) as 0/1 indicators
+    of each level but the first; when None, ``n_pcs`` genetic principal
+    components (``plink2 --pca``) are used (0 for none). Writes
     ``phenotypes.csv``, ``results.tsv`` (one row per SNP x component),
     ``regions.csv`` and ``summary.json`` (regions, lambda_GC, planted loci found
     when ``truth`` is given).
@@ -488,7 +537,8 @@ def gwas(embeddings, genotypes, out, *, covariates=None, n_pcs=5, n_components=1
     if not Path(genotypes).exists():
         raise FileNotFoundError(f"genotypes {str(genotypes)!r} do not exist")
     if covariates is not None:
-        cov = read_table(covariates, "covariates").select_dtypes("number")
+        where = f"covariates {str(covariates)!r}"
+        cov = _categories_as_indicators(read_table(covariates, "covariates"), where)
     elif n_pcs:
         log.info("genetic principal components (plink2 --pca, %d)", n_pcs)
         cov = genetic_pcs(genotypes, n_pcs=n_pcs, threads=threads)

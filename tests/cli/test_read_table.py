@@ -21,7 +21,28 @@ def test_text_formats_and_individual_ids_as_strings(tmp_path, suffix, sep):
         tmp_path / f"c{suffix}", sep=sep, index=False)
     table = read_table(tmp_path / f"c{suffix}", "covariates")
     assert table.index.name == "IID" and table.index.tolist() == ["101", "102"]
-    assert table.columns.tolist() == ["#FID", "PC1"]
+    assert table.columns.tolist() == ["PC1"]
+
+
+@pytest.mark.parametrize("fid", ["FID", "#FID", "fid"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_family_id_column_is_dropped_in_every_format(tmp_path, fid, suffix):
+    table = pd.DataFrame({fid: [1, 2], "IID": ["a", "b"], "age": [60.0, 61.0]})
+    path = tmp_path / f"c{suffix}"
+    table.to_parquet(path) if suffix == ".parquet" else table.to_csv(path, index=False)
+    assert read_table(path, "covariates").columns.tolist() == ["age"]
+
+
+def test_ids_are_stripped_of_surrounding_whitespace(tmp_path):
+    (tmp_path / "labels.csv").write_text("individual,grade\n4 ,1\n 5,0\n\t6\t,2\n")
+    assert read_table(tmp_path / "labels.csv", "labels").index.tolist() == ["4", "5", "6"]
+
+
+def test_blank_id_raises(tmp_path):
+    (tmp_path / "labels.csv").write_text("individual,grade\n4,1\n  ,0\n")
+    with pytest.raises(ValueError, match=r"labels .*labels.csv'.*: id column 'individual' has blank ids "
+                                         r"in rows \[1\]"):
+        read_table(tmp_path / "labels.csv", "labels")
 
 
 def test_individual_id_column_is_recognised(tmp_path):
