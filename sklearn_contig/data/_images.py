@@ -26,7 +26,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from ._schema import IMAGE, validate
-from ._tables import ID_DTYPES
+from ._tables import ID_DTYPES, _id_index
 
 __all__ = ["ImageFileArray", "UnreadableImageError", "read_images", "decode_count", "reset_decode_count"]
 
@@ -208,7 +208,9 @@ def _list_files(source, pattern: str | None = None) -> pd.DataFrame:
 
     ``source`` is a folder (sample = individual = file stem), a CSV file or a
     DataFrame with columns ``path`` and ``sample`` and optionally ``individual``
-    and ``eye``; relative paths of a CSV are relative to its folder.
+    and ``eye``; relative paths of a CSV are relative to its folder. A missing
+    (None, NaN, empty CSV cell) ``path``, ``sample`` or ``individual`` raises a
+    ValueError naming the table, the column and the rows.
     """
     if isinstance(source, pd.DataFrame):
         table, base, name = source, None, "image table"
@@ -241,13 +243,21 @@ def _list_files(source, pattern: str | None = None) -> pd.DataFrame:
         raise ValueError(
             f"{name} needs columns 'path' and 'sample'; missing {sorted(missing)}"
         )
+    missing_paths = np.flatnonzero(pd.isna(table["path"].to_numpy()))
+    if len(missing_paths):
+        raise ValueError(
+            f"{name}: column 'path' has missing paths (None or NaN) in rows "
+            f"{missing_paths[:5].tolist()}"
+        )
     paths = [
         p if base is None or os.path.isabs(p) else str(base / p)
         for p in table["path"].astype(str)
     ]
-    out = pd.DataFrame({"path": paths, "sample": table["sample"].astype(str).tolist()}, dtype=object)
+    samples = _id_index(table["sample"].to_numpy(), "sample", name).tolist()
+    out = pd.DataFrame({"path": paths, "sample": samples}, dtype=object)
     out["individual"] = (
-        table["individual"].astype(str).tolist() if "individual" in table else out["sample"]
+        _id_index(table["individual"].to_numpy(), "individual", name).tolist()
+        if "individual" in table else out["sample"]
     )
     if "eye" in table:
         out["eye"] = table["eye"].astype(str).tolist()
@@ -307,8 +317,10 @@ def read_images(
     Raises
     ------
     ValueError
-        No image file found; duplicate sample ids; an unreadable file (naming
-        it) when ``check=True`` or when that image is read.
+        No image file found; duplicate sample ids; a missing (None, NaN, empty
+        cell) ``path``, ``sample`` or ``individual`` in a CSV or DataFrame
+        (naming the column and rows); an unreadable file (naming it) when
+        ``check=True`` or when that image is read.
 
     Examples
     --------

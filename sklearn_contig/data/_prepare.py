@@ -305,8 +305,10 @@ def prepare_images(
     Raises
     ------
     ValueError
-        A bad argument (named), an empty file list, duplicate sample ids, an
-        existing store from other files or settings (without ``overwrite``),
+        A bad argument (named), an empty file list, duplicate sample ids, a
+        missing ``path``, ``sample`` or ``individual`` in a CSV or DataFrame
+        (naming the column and rows), an existing store from other files or
+        settings (without ``overwrite``),
         or no file accepted at all (the table of reasons is written first).
 
     Examples

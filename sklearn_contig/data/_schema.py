@@ -65,6 +65,63 @@ def _as_2d_float(name, values):
     return arr.astype(np.float32, copy=True)
 
 
+def _row_ids(what: str, values) -> np.ndarray | None:
+    """The sample ids that label the rows of an input, as str, or None for positional rows.
+
+    A DataFrame or Series gives its index (the ``sample`` level of a
+    MultiIndex); a plain :class:`pandas.RangeIndex` (the default index of a
+    frame built without ids) counts as no ids. A DataArray gives its ``sample``
+    coordinate. Anything else (numpy arrays, lists) has no ids.
+    """
+    if isinstance(values, (pd.DataFrame, pd.Series)):
+        index = values.index
+        if isinstance(index, pd.MultiIndex):
+            if "sample" not in index.names:
+                raise ValueError(
+                    f"{what} has a MultiIndex without a 'sample' level (levels "
+                    f"{list(index.names)}); name the sample level 'sample' or pass a plain array"
+                )
+            index = index.get_level_values("sample")
+        elif isinstance(index, pd.RangeIndex):
+            return None
+    elif isinstance(values, xr.DataArray) and "sample" in values.indexes:
+        index = values.indexes["sample"]
+    else:
+        return None
+    ids = np.asarray(index, dtype=object)
+    missing = np.flatnonzero(pd.isna(ids))
+    if len(missing):
+        raise ValueError(
+            f"{what} has missing ids (None or NaN) in its index at rows {missing[:5].tolist()}"
+        )
+    ids = ids.astype(str)
+    index = pd.Index(ids)
+    if index.has_duplicates:
+        raise ValueError(
+            f"{what} has duplicate ids in its index: {index[index.duplicated()].unique()[:5].tolist()}"
+        )
+    return ids
+
+
+def _in_sample_order(what: str, values, ids: np.ndarray, sample_ids: np.ndarray, source: str):
+    """``values`` with its rows reordered from ``ids`` to ``sample_ids``; other ids raise."""
+    if np.array_equal(ids, sample_ids):
+        return values
+    positions = pd.Index(ids).get_indexer(sample_ids)
+    lacking = sample_ids[positions < 0]
+    extra = np.setdiff1d(ids, sample_ids)
+    if len(lacking) or len(extra):
+        raise ValueError(
+            f"{what} is indexed by other ids than the sample ids (from {source}): "
+            f"{len(lacking)} sample ids are not in its index (e.g. {lacking[:5].tolist()}) and "
+            f"{len(extra)} of its ids are not sample ids (e.g. {extra[:5].tolist()}); "
+            "give it the sample ids as index, or pass a numpy array to match rows by position"
+        )
+    if isinstance(values, xr.DataArray):
+        return values.isel(sample=positions)
+    return values.iloc[positions]
+
+
 def from_arrays(
     image=None,
     *,
@@ -83,7 +140,9 @@ def from_arrays(
         Images (uint8 0-255 or float) or flat image-derived features. Copied, never
         modified.
     sample_ids : sequence of length n, default=None
-        Unique sample ids; ``0..n-1`` as strings when omitted.
+        Unique sample ids. When omitted: the ids of the first modality (in
+        keyword order), else of the first label, whose rows carry ids (see
+        Notes); ``0..n-1`` as strings when no input carries ids.
     individual_ids : sequence of length n, default=None
         Individual of each sample (several images per person share one id);
         equal to ``sample_ids`` when omitted.
@@ -103,6 +162,24 @@ def from_arrays(
     -------
     ds : xarray.Dataset
 
+    Raises
+    ------
+    ValueError
+        An input whose row ids are missing (None, NaN), duplicated, or not
+        exactly the sample ids; a MultiIndex without a ``sample`` level; shapes
+        that do not agree; with ``validate_result=True``, what :func:`validate`
+        refuses.
+
+    Notes
+    -----
+    Rows are matched by id wherever an input carries ids: the index of a
+    DataFrame or Series (its ``sample`` level for a MultiIndex) and the
+    ``sample`` coordinate of a DataArray. Such an input is reordered to the
+    sample ids, and must hold each sample id exactly once. A
+    :class:`pandas.RangeIndex` (the default index of a frame built without
+    ids) counts as no ids. Inputs without ids (numpy arrays, lists, frames
+    with a RangeIndex, and always ``image``) are matched by position.
+
     Examples
     --------
     >>> import numpy as np
@@ -114,6 +191,15 @@ def from_arrays(
     ('sample', 'pgs_id')
     >>> ds["pgs"].attrs["kind"]
     'genetic'
+
+    Indexed inputs are matched by id, not by position:
+
+    >>> import pandas as pd
+    >>> pgs = pd.DataFrame({"PGS1": [1.0, 2.0, 3.0]}, index=["A", "B", "C"])
+    >>> grade = pd.Series([3, 1, 2], index=["C", "A", "B"])
+    >>> ds = from_arrays(np.zeros((3, 1, 4, 4), np.uint8), pgs=pgs, labels={"grade": grade})
+    >>> ds["sample"].values.tolist(), ds["grade"].values.tolist()
+    (['A', 'B', 'C'], [1, 2, 3])
     """
     n = None
     if image is not None:
@@ -127,7 +213,6 @@ def from_arrays(
                 f"got {image_arr.ndim} dims with shape {image_arr.shape}"
             )
         n = image_arr.shape[0]
-    first_index = None
     feature_names = dict(feature_names or {})
     unknown = sorted(set(feature_names) - set(modalities))
     if unknown:
@@ -139,8 +224,6 @@ def from_arrays(
             )
         if name in (labels or {}):
             raise ValueError(f"{name!r} is given both as a modality and as a label")
-        if isinstance(values, pd.DataFrame) and first_index is None:
-            first_index = values.index
         try:
             m = len(values)
         except TypeError:
@@ -155,17 +238,30 @@ def from_arrays(
             )
     if n is None:
         raise ValueError("from_arrays needs an image or at least one modality")
-    if sample_ids is None:
-        sample_ids = (
-            np.asarray(first_index).astype(str)
-            if first_index is not None
-            else np.arange(n).astype(str)
-        )
+    labels = dict(labels or {})
+    row_ids = {}  # (kind, name) -> ids of the rows of an input that carries them
+    for kind, inputs in (("modality", modalities), ("label", labels)):
+        for name, values in inputs.items():
+            ids = _row_ids(f"{kind} {name!r}", values)
+            if ids is not None:
+                row_ids[kind, name] = ids
+    if sample_ids is not None:
+        source = "sample_ids"
+    elif row_ids:
+        (kind, name), sample_ids = next(iter(row_ids.items()))
+        source = f"the index of {kind} {name!r}"
+    else:
+        sample_ids = np.arange(n).astype(str)
     sample_ids = np.asarray(sample_ids)
     individual_ids = sample_ids if individual_ids is None else np.asarray(individual_ids)
     for what, ids in (("sample_ids", sample_ids), ("individual_ids", individual_ids)):
         if ids.ndim != 1 or len(ids) != n:
             raise ValueError(f"{what} must hold one id per sample ({n}), got shape {ids.shape}")
+    if row_ids:
+        order = sample_ids.astype(str)
+        for (kind, name), ids in row_ids.items():
+            inputs = modalities if kind == "modality" else labels
+            inputs[name] = _in_sample_order(f"{kind} {name!r}", inputs[name], ids, order, source)
 
     coords = {"sample": sample_ids, "individual": ("sample", individual_ids)}
     data_vars = {}
@@ -187,7 +283,7 @@ def from_arrays(
             )
         data_vars[name] = xr.Variable(("sample", fdim), arr, attrs={"kind": GENETIC})
         coords[fdim] = names
-    for name, values in (labels or {}).items():
+    for name, values in labels.items():
         arr = np.array(values.values if hasattr(values, "values") else values, copy=True)
         if arr.ndim == 0 or len(arr) != n:
             raise ValueError(

@@ -203,3 +203,38 @@ def test_csv_keeps_zero_padded_ids(tmp_path):
     ds = read_images(tmp_path / "images.csv", image_size=8)
     assert ds["sample"].values.tolist() == ["000", "001"]
     assert ds["individual"].values.tolist() == ["00", "01"]
+
+
+def test_csv_with_missing_ids_or_paths_names_column_and_rows(tmp_path):
+    _write_pngs(tmp_path, 4)
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    csv = tmp_path / "images.csv"
+    csv.write_text(
+        "path,sample,individual\n"
+        f"{names[0]},s1,1001\n{names[1]},s2,\n{names[2]},s3,\n{names[3]},s4,1004\n"
+    )
+    with pytest.raises(ValueError, match=r"images\.csv.*'individual' has missing ids .* rows \[1, 2\]"):
+        read_images(csv, image_size=4)
+    csv.write_text(f"path,sample\n{names[0]},s1\n{names[1]},\n")
+    with pytest.raises(ValueError, match=r"images\.csv.*'sample' has missing ids .* rows \[1\]"):
+        read_images(csv, image_size=4)
+    csv.write_text(f"path,sample\n,s1\n{names[1]},s2\n")
+    with pytest.raises(ValueError, match=r"images\.csv.*'path' has missing paths .* rows \[0\]"):
+        read_images(csv, image_size=4)
+
+
+def test_dataframe_source_with_missing_ids_or_paths(tmp_path):
+    _write_pngs(tmp_path, 3)
+    table = pd.DataFrame({
+        "path": [str(p) for p in sorted(tmp_path.glob("*.png"))],
+        "sample": ["a", "b", "c"],
+        "individual": ["p1", None, np.nan],
+    })
+    with pytest.raises(ValueError, match=r"image table: .*'individual' has missing ids .* rows \[1, 2\]"):
+        read_images(table, 4)
+    with pytest.raises(ValueError, match=r"image table: .*'sample' has missing ids .* rows \[0\]"):
+        read_images(table.assign(sample=[None, "b", "c"], individual="p"), 4)
+    with pytest.raises(ValueError, match=r"image table: .*'path' has missing paths .* rows \[2\]"):
+        read_images(table.assign(path=[table["path"][0], table["path"][1], None]), 4)
+    ds = read_images(table.drop(columns="individual"), 4)  # individual = sample
+    assert ds["individual"].values.tolist() == ["a", "b", "c"]

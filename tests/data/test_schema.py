@@ -175,3 +175,77 @@ def test_nan_column_mean_is_the_mean_fill_and_the_scaling_location():
     np.testing.assert_array_equal(counts, [2, 0, 2])
     np.testing.assert_array_equal(column_fill(values, "mean"), mean.astype(np.float32))
     np.testing.assert_array_equal(column_scaling(values)[0], mean.astype(np.float32))
+
+
+def _ids_frame(values, index, column="BRCA1"):
+    return pd.DataFrame({column: values}, index=list(index))
+
+
+def test_from_arrays_matches_indexed_inputs_by_id():
+    pgs = _ids_frame([1.0, 2.0, 3.0], "ABC", "PGS1")
+    burden = _ids_frame([30.0, 10.0, 20.0], "CAB")
+    grade = pd.Series([3, 1, 2], index=list("CAB"))
+    ds = from_arrays(_image(3), pgs=pgs, burden=burden, labels={"grade": grade})
+    assert ds["sample"].values.tolist() == ["A", "B", "C"]
+    assert ds["burden"].sel(sample="A").item() == 10.0  # not 30: rows follow the ids
+    assert ds["burden"].values.ravel().tolist() == [10.0, 20.0, 30.0]
+    assert ds["grade"].values.tolist() == [1, 2, 3]
+    assert ds["pgs"].values.ravel().tolist() == [1.0, 2.0, 3.0]
+    # explicit sample_ids order every indexed input, here a DataArray and a label frame
+    snp = xr.DataArray([[0.0], [1.0], [2.0]], dims=("sample", "snp_id"), coords={"sample": list("BCA")})
+    masks = pd.DataFrame({"m": [1, 2, 3]}, index=list("BCA"))
+    ds = from_arrays(_image(3), sample_ids=["C", "B", "A"], snp=snp, burden=burden,
+                     labels={"masks": masks})
+    assert ds["snp"].values.ravel().tolist() == [1.0, 0.0, 2.0]
+    assert ds["burden"].values.ravel().tolist() == [30.0, 20.0, 10.0]
+    assert ds["masks"].values.ravel().tolist() == [2, 1, 3]
+    # a label may name the rows when no modality does; numpy inputs stay positional
+    ds = from_arrays(_image(3), pgs=np.arange(3.0)[:, None], labels={"grade": grade})
+    assert ds["sample"].values.tolist() == ["C", "A", "B"]
+    assert ds["pgs"].values.ravel().tolist() == [0.0, 1.0, 2.0]
+    # a MultiIndex gives its 'sample' level
+    index = pd.MultiIndex.from_arrays([list("CAB"), ["p", "p", "q"]], names=["sample", "individual"])
+    ds = from_arrays(_image(3), pgs=pgs, burden=burden.set_axis(index))
+    assert ds["burden"].values.ravel().tolist() == [10.0, 20.0, 30.0]
+
+
+def test_from_arrays_range_index_is_positional():
+    burden = pd.DataFrame({"BRCA1": [30.0, 10.0, 20.0]})  # RangeIndex: no ids
+    grade = pd.Series([3, 1, 2])
+    ds = from_arrays(_image(3), sample_ids=["x", "y", "z"], burden=burden, labels={"grade": grade})
+    assert ds["burden"].values.ravel().tolist() == [30.0, 10.0, 20.0]
+    assert ds["grade"].values.tolist() == [3, 1, 2]
+    ds = from_arrays(_image(3), pgs=_ids_frame([1.0, 2.0, 3.0], "CAB"), burden=burden.iloc[::-1])
+    assert ds["sample"].values.tolist() == ["C", "A", "B"]  # the RangeIndex frame does not name rows
+    assert ds["burden"].values.ravel().tolist() == [20.0, 10.0, 30.0]
+
+
+def test_from_arrays_refuses_indexed_inputs_with_other_ids():
+    pgs = _ids_frame([1.0, 2.0, 3.0], "ABC", "PGS1")
+    with pytest.raises(ValueError, match=r"modality 'burden' is indexed by other ids than the sample "
+                                         r"ids \(from the index of modality 'pgs'\): 1 sample ids .*\['C'\].*\['D'\]"):
+        from_arrays(_image(3), pgs=pgs, burden=_ids_frame([1.0, 2.0, 3.0], "ABD"))
+    with pytest.raises(ValueError, match=r"label 'grade' is indexed by other ids .*from sample_ids"):
+        from_arrays(_image(3), sample_ids=["a", "b", "c"], labels={"grade": pd.Series([1, 2, 3], index=list("ABC"))})
+    with pytest.raises(ValueError, match=r"modality 'burden' is indexed by other ids .*\['C'\].*\['B'\]"):
+        from_arrays(_image(2), sample_ids=["A", "C"], burden=_ids_frame([1.0, 2.0], "AB"))
+    with pytest.raises(ValueError, match=r"modality 'burden' has 2 rows"):  # lacks a sample
+        from_arrays(_image(3), pgs=pgs, burden=_ids_frame([1.0, 2.0], "AB"))
+    snp = xr.DataArray([[0.0], [1.0], [2.0]], dims=("sample", "snp_id"), coords={"sample": list("ABX")})
+    with pytest.raises(ValueError, match=r"modality 'snp' is indexed by other ids .*\['X'\]"):
+        from_arrays(_image(3), pgs=pgs, snp=snp)
+
+
+def test_from_arrays_refuses_duplicate_or_missing_index_ids():
+    pgs = _ids_frame([1.0, 2.0, 3.0], "ABC", "PGS1")
+    with pytest.raises(ValueError, match=r"modality 'burden' has duplicate ids in its index: \['A'\]"):
+        from_arrays(_image(3), pgs=pgs, burden=_ids_frame([1.0, 2.0, 3.0], "AAB"))
+    with pytest.raises(ValueError, match=r"label 'grade' has duplicate ids in its index: \['B'\]"):
+        from_arrays(_image(3), pgs=pgs, labels={"grade": pd.Series([1, 2, 3], index=list("BBC"))})
+    with pytest.raises(ValueError, match=r"modality 'pgs' has duplicate ids in its index"):
+        from_arrays(_image(3), pgs=_ids_frame([1.0, 2.0, 3.0], "ABA"))
+    with pytest.raises(ValueError, match=r"modality 'pgs' has missing ids \(None or NaN\) in its index at rows \[1\]"):
+        from_arrays(_image(3), pgs=pd.DataFrame({"PGS1": [1.0, 2.0, 3.0]}, index=["A", None, "C"]))
+    index = pd.MultiIndex.from_arrays([list("ABC"), list("pqr")], names=["a", "b"])
+    with pytest.raises(ValueError, match=r"modality 'pgs' has a MultiIndex without a 'sample' level"):
+        from_arrays(_image(3), pgs=pgs.set_axis(index))
