@@ -15,7 +15,7 @@ from scipy import stats
 
 from ..data._genotypes import read_genotypes
 from ..data._plink import dedupe_individuals
-from ._plink import RESULT_COLUMNS, _bfile_prefix
+from ._plink import RESULT_COLUMNS, _bfile_prefix, _warn_not_genotyped
 
 #: Median of the chi-squared distribution with one degree of freedom.
 CHI2_MEDIAN = float(stats.chi2.ppf(0.5, 1))
@@ -123,7 +123,9 @@ def linear_association(phenotypes, genotypes, covariates=None):
     Parameters
     ----------
     phenotypes : pandas.DataFrame or Series
-        Phenotypes indexed by individual id.
+        Phenotypes indexed by individual id. Ids are matched as str;
+        individuals that are not in the genotypes are left out with a warning,
+        as in :func:`run_gwas`.
     genotypes : str, path-like, pandas.DataFrame or xarray.DataArray
         A PLINK 1 fileset prefix or ``.bed`` file (read with
         :func:`~sklearn_contig.data.read_genotypes`; A1 is the .bim's fifth
@@ -153,6 +155,12 @@ def linear_association(phenotypes, genotypes, covariates=None):
     TypeError
         ``genotypes`` of another type.
 
+    Warns
+    -----
+    UserWarning
+        Phenotype individuals that are not in the genotypes (how many, and
+        the first ids).
+
     Examples
     --------
     >>> import numpy as np, pandas as pd
@@ -172,7 +180,13 @@ def linear_association(phenotypes, genotypes, covariates=None):
     pheno = phenotypes.set_axis(phenotypes.index.astype(str))
     common = pheno.index.intersection(iid)
     if len(common) == 0:
-        raise ValueError("no individual is in both the phenotypes and the genotypes")
+        raise ValueError(
+            "no individual is in both the phenotypes and the genotypes (phenotype "
+            f"ids e.g. {list(pheno.index[:5])}, genotype ids e.g. {list(iid[:5])})"
+        )
+    missing = list(pheno.index.difference(iid, sort=False))
+    where = os.fspath(genotypes) if isinstance(genotypes, (str, os.PathLike)) else "genotypes"
+    _warn_not_genotyped(missing, len(pheno), where, stacklevel=2)
     pos = iid.get_indexer(common)
     g_all = g_all[pos]
     if covariates is not None:

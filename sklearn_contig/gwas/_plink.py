@@ -102,6 +102,17 @@ def _check_unique_ids(index, what):
         raise ValueError(f"{what} have duplicate individual ids, e.g. {dup}")
 
 
+def _warn_not_genotyped(missing, n_phenotyped, where, stacklevel):
+    """Warn that ``missing`` phenotype ids (of ``n_phenotyped``) have no genotypes."""
+    if missing:
+        warnings.warn(
+            f"{len(missing)} of {n_phenotyped} individuals in the phenotypes are "
+            f"not in {where} and are left out of the GWAS, e.g. {missing[:5]}",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
 def _as_frame(data, what) -> pd.DataFrame:
     if isinstance(data, pd.Series):
         data = data.to_frame(name=data.name if data.name is not None else what)
@@ -145,7 +156,9 @@ def write_phenotypes(df, path, fid=None):
     A tab-separated file with header ``FID IID <columns>``, one row per
     individual, ``NA`` for missing values. This is the ``--pheno`` format of
     PLINK 2 (``--pheno``), REGENIE (``--phenoFile``) and BOLT-LMM
-    (``--phenoFile`` with ``--phenoCol``).
+    (``--phenoFile`` with ``--phenoCol``). Values are written as they are:
+    PLINK 2 also reads ``-9`` as missing unless given
+    ``--no-input-missing-phenotype``, as :func:`run_gwas` does.
 
     Parameters
     ----------
@@ -270,9 +283,12 @@ def run_gwas(
 ):
     """Linear association of every phenotype with every SNP, with ``plink2 --glm``.
 
-    Runs ``plink2 <genotypes> --glm hide-covar allow-no-covars --pheno ...
-    [--covar ... --covar-variance-standardize] --out ...`` and parses each
-    ``<out>.<phenotype>.glm.linear`` file.
+    Runs ``plink2 <genotypes> --glm hide-covar allow-no-covars
+    --no-input-missing-phenotype --pheno ... [--covar ...
+    --covar-variance-standardize] --out ...`` and parses each
+    ``<out>.<phenotype>.glm.linear`` file. Only NaN (written as ``NA``) is a
+    missing phenotype or covariate: ``-9``, PLINK's default missing code, is
+    kept as a value, as :func:`linear_association` does.
 
     Parameters
     ----------
@@ -350,13 +366,7 @@ def run_gwas(
             f"{files.main} (phenotype ids e.g. {missing[:5]}, genotype IIDs e.g. "
             f"{list(fam['IID'][:5])})"
         )
-    if missing:
-        warnings.warn(
-            f"{len(missing)} of {len(phenotypes)} individuals in the phenotypes are "
-            f"not in {files.main} and are left out of the GWAS, e.g. {missing[:5]}",
-            UserWarning,
-            stacklevel=2,
-        )
+    _warn_not_genotyped(missing, len(phenotypes), files.main, stacklevel=2)
 
     cov = None
     if covariates is not None:
@@ -386,7 +396,10 @@ def run_gwas(
         pheno_path = write_phenotypes(pheno, work / "pheno.txt", fid=fids)
         out_prefix = work / "gwas"
         cmd = [exe, *files.plink2_args(bgen_ref)]
-        cmd += ["--glm", "hide-covar", "allow-no-covars", "--pheno", str(pheno_path)]
+        # -9 is a value of a continuous phenotype or covariate, not a missing
+        # code: only NA (what the writers put for NaN) is missing
+        cmd += ["--glm", "hide-covar", "allow-no-covars", "--no-input-missing-phenotype"]
+        cmd += ["--pheno", str(pheno_path)]
         if cov is not None:
             covar_path = write_covariates(cov, work / "covar.txt", fid=cov_fids)
             cmd += ["--covar", str(covar_path), "--covar-variance-standardize"]
@@ -402,7 +415,7 @@ def run_gwas(
         if other:
             warnings.warn(
                 "PLINK analysed some phenotypes as case/control (values only "
-                f"0/1/2/-9/NA); they are not in the result: {other}",
+                f"0/1/2/NA); they are not in the result: {other}",
                 UserWarning,
                 stacklevel=2,
             )

@@ -198,10 +198,14 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         and can take over the leading components.
     covariates : pandas.DataFrame or None, default=None
         Covariates indexed by individual id (e.g. sex, age, genetic PCs from
-        :func:`genetic_pcs`). An intercept is added; non-numeric columns are
-        one-hot encoded (first level dropped). The regression coefficients are
-        learned in ``fit`` and applied in ``transform``. Every individual in the
-        embeddings must be present.
+        :func:`genetic_pcs`). An intercept is added; object, string and
+        category columns are one-hot encoded (first level dropped). The columns,
+        the levels of the categorical ones (sorted, or a category column's
+        categories) and the regression coefficients are learned in ``fit`` and
+        applied in ``transform``, so a subset of individuals is encoded like
+        the whole cohort; a level not seen in ``fit`` raises a ``ValueError``,
+        and so does ``transform`` with other covariate columns than ``fit``.
+        Every individual in the embeddings must be present.
     covariates_missing : {"raise", "drop"}, default="raise"
         What to do with individuals whose covariates hold missing values:
         ``"raise"`` a ``ValueError`` naming the column and count, or ``"drop"``
@@ -241,7 +245,9 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         Share of the (centred, or standardised) embedding variance per
         component.
     covariate_names_ : list of str
-        Covariate design columns (after one-hot encoding), without the intercept.
+        Covariate design columns, without the intercept: a numeric column's
+        label as str, ``"<label>_<level>"`` for each level but the first of a
+        categorical one (empty without covariates).
     residual_coef_ : ndarray of shape (1 + n_covariates, n_components)
         Intercept and covariate coefficients removed from the components.
     n_individuals_ : int
@@ -385,11 +391,27 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         return np.vstack(rows), pd.Index(uniques)
 
     def _covariate_design(self, index, fitting):
-        """Design matrix (with intercept) for ``index`` and the rows kept."""
+        """Design matrix (with intercept) for ``index`` and the rows kept.
+
+        ``fit`` learns the covariate columns and the levels of the categorical
+        ones; ``transform`` encodes with exactly those.
+        """
         keep = np.ones(len(index), dtype=bool)
-        if self.covariates is None:
-            return np.ones((len(index), 1)), keep, []
         cov = self.covariates
+        columns = [] if cov is None else list(cov.columns)
+        if not fitting:
+            fitted = [label for label, _ in self._covariate_encoding]
+            if columns != fitted:
+                raise ValueError(
+                    f"covariates has columns {columns}, but GWASTransformer was "
+                    f"fitted with covariate columns {fitted}; fit again after "
+                    "changing covariates"
+                )
+        if cov is None:
+            if fitting:
+                self._covariate_encoding = []
+                self.covariate_names_ = []
+            return np.ones((len(index), 1)), keep
         if cov.shape[1] == 0:
             raise ValueError("covariates has no column; pass covariates=None to regress on the intercept only")
         _check_unique_ids(cov.index, "covariates")
@@ -417,23 +439,20 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=4,
             )
-        design = pd.get_dummies(aligned[keep], drop_first=True, dtype=np.float64)
+        aligned = aligned[keep]
         if fitting:
-            self.covariate_names_ = [str(c) for c in design.columns]
-        else:
-            design = design.reindex(columns=self.covariate_names_, fill_value=0.0)
-        try:
-            z = design.to_numpy(dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError("covariates must be numeric or categorical") from None
+            self._covariate_encoding = _learn_encoding(aligned)
+            self.covariate_names_ = _design_names(self._covariate_encoding)
+        z = _encode(aligned, self._covariate_encoding)
         if not np.isfinite(z).all():
-            cols = [str(c) for c in design.columns[~np.isfinite(z).all(axis=0)]]
+            names = np.asarray(self.covariate_names_, dtype=object)
+            cols = list(names[~np.isfinite(z).all(axis=0)])
             raise ValueError(f"covariates have infinite values in columns {cols}")
         if fitting and len(z) < 2:
             raise ValueError(
                 f"covariates leave {len(z)} individual(s) with complete covariates; at least 2 are needed to fit"
             )
-        return np.column_stack([np.ones(len(z)), z]), keep, list(design.columns)
+        return np.column_stack([np.ones(len(z)), z]), keep
 
     def _prepare(self, X, individual):
         values, ids, sample_ids, names = _embedding_frame(
@@ -496,7 +515,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         self.scale_ = scale[self._kept] if self.standardize else np.ones(len(self.mean_))
         z = (agg[:, self._kept] - self.mean_) / self.scale_
 
-        design, keep, _ = self._covariate_design(index, fitting=True)
+        design, keep = self._covariate_design(index, fitting=True)
         z = z[keep]
         limit = min(z.shape)
         if self.n_components > limit:
@@ -537,7 +556,7 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
                 f"{self.n_features_in_} features as input"
             )
         z = (agg[:, self._kept] - self.mean_) / self.scale_
-        design, keep, _ = self._covariate_design(index, fitting=False)
+        design, keep = self._covariate_design(index, fitting=False)
         resid = self.pca_.transform(z[keep]) - design @ self.residual_coef_
         if self.inverse_normal:
             resid = inverse_normal_transform(resid)
@@ -572,6 +591,80 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
         # The output is always a float64 DataFrame, whatever the input dtype.
         tags.transformer_tags.preserves_dtype = []
         return tags
+
+
+def _is_categorical(column):
+    """Whether a covariate column is one-hot encoded (object, string or category)."""
+    dtype = column.dtype
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+    )
+
+
+def _learn_encoding(frame):
+    """``[(label, levels or None), ...]``: per column, the levels of a categorical one.
+
+    Levels are the categories of a ``category`` column, otherwise the sorted
+    distinct values, as :func:`pandas.get_dummies` orders them.
+    """
+    encoding = []
+    for j, label in enumerate(frame.columns):
+        column = frame.iloc[:, j]
+        if not _is_categorical(column):
+            encoding.append((label, None))
+        elif isinstance(column.dtype, pd.CategoricalDtype):
+            encoding.append((label, list(column.cat.categories)))
+        else:
+            encoding.append((label, list(pd.Categorical(column.dropna()).categories)))
+    return encoding
+
+
+def _design_names(encoding):
+    """Design column names: the label of a numeric column, ``<label>_<level>``
+    for each level but the first of a categorical one."""
+    names = []
+    for label, levels in encoding:
+        if levels is None:
+            names.append(str(label))
+        else:
+            names.extend(f"{label}_{level}" for level in levels[1:])
+    return names
+
+
+def _encode(frame, encoding):
+    """Float design matrix of ``frame`` (no intercept) with the learned ``encoding``.
+
+    Numeric columns are used as they are; a categorical column becomes one
+    indicator per level but the first. A level not learned is a ValueError.
+    """
+    blocks = [np.empty((len(frame), 0))]
+    for j, (label, levels) in enumerate(encoding):
+        column = frame.iloc[:, j]
+        if levels is None:
+            try:
+                values = column.to_numpy(dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"covariates column {label!r} must be numeric or categorical, "
+                    f"got dtype {column.dtype}"
+                ) from None
+            blocks.append(values[:, None])
+            continue
+        values = np.asarray(column, dtype=object)
+        codes = pd.Index(levels, dtype=object).get_indexer(values)
+        unseen = codes < 0
+        if unseen.any():
+            new = list(pd.unique(values[unseen]))
+            raise ValueError(
+                f"covariates column {label!r} has levels {new[:5]} that were not "
+                f"seen in fit (levels seen: {levels})"
+            )
+        blocks.append(
+            (codes[:, None] == np.arange(1, len(levels))).astype(np.float64)
+        )
+    return np.hstack(blocks)
 
 
 def _present(frame, index):

@@ -77,7 +77,7 @@ def test_dataarray_with_several_samples_per_individual(data):
     want = linear_association(pheno, geno)
     np.testing.assert_allclose(got["P"], want["P"])
     assert (got["N"] == want["N"]).all() and list(got["BP"][:3]) == [0, 100, 200]
-    with pytest.raises(ValueError, match="no individual"):
+    with pytest.raises(ValueError, match=r"no individual .*\(phenotype ids e.g. \['x0'.* genotype ids e.g. \['p0'"):
         linear_association(pheno.set_axis([f"x{i}" for i in range(300)]), geno)
 
 
@@ -126,3 +126,16 @@ def test_fileset_errors_name_genotypes(data, tmp_path):
         linear_association(pheno, tmp_path / "g.pgen")
     with pytest.raises(TypeError, match="genotypes must be a PLINK fileset prefix, .* got ndarray"):
         linear_association(pheno, geno.to_numpy())
+
+
+def test_phenotype_individuals_without_genotypes_are_reported():
+    """Ids that lost their leading zeros: 99 of 200 phenotype ids match no genotype."""
+    rng = np.random.default_rng(2)
+    geno = pd.DataFrame(rng.binomial(2, 0.3, size=(200, 3)).astype(float),
+                        index=[f"{i:03d}" for i in range(1, 201)], columns=["rs1", "rs2", "rs3"])  # fmt: skip
+    pheno = pd.Series(rng.normal(size=200), index=range(1, 201), name="y")
+    with pytest.warns(UserWarning, match=r"99 of 200 individuals in the phenotypes are not in genotypes .*'1', '2'"):
+        res = linear_association(pheno, geno)
+    assert (res["N"] == 101).all()
+    with pytest.raises(ValueError, match="no individual is in both"):
+        linear_association(pheno.iloc[:99], geno)

@@ -153,6 +153,24 @@ def test_individuals_missing_from_fam_are_reported(cohort):
     assert (res["N"] == 800).all()
 
 
+@needs_plink2
+def test_minus_nine_is_a_value_not_missing(cohort, tmp_path):
+    """-9.0 in a continuous phenotype or covariate is kept, as linear_association does."""
+    iid = cohort.geno.index[:60]
+    pheno = cohort.pheno.loc[iid, ["null1", "null2"]].copy()
+    pheno.iloc[[0, 7, 21], 0] = -9.0
+    pheno.iloc[3, 1] = np.nan  # NaN stays missing
+    cov = cohort.covariates.loc[iid].astype(float)
+    cov.iloc[[2, 40], 1] = -9.0
+    res = run_gwas(pheno, cohort.prefix, cov, threads=1, out_dir=tmp_path)
+    ours = linear_association(pheno, cohort.prefix, cov)
+    for name, n in (("null1", 60), ("null2", 59)):
+        assert (res.loc[res["phenotype"] == name, "N"] == n).all()
+        assert (ours.loc[ours["phenotype"] == name, "N"] == n).all()
+    rows = (tmp_path / "pheno.txt").read_text().splitlines()
+    assert rows[4].split("\t")[3] == "NA" and rows[1].split("\t")[2] == "-9"
+
+
 def test_no_overlap_with_fam(cohort):
     pheno = pd.DataFrame({"PC1": [0.1, 0.2]}, index=["x", "y"])
     with pytest.raises(ValueError, match="none of the 2 phenotype individuals"):

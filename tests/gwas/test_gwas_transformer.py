@@ -96,6 +96,75 @@ def test_residualisation_removes_covariate_correlation(emb):
     assert np.abs(np.corrcoef(out_int["PC1"], cov["age"])[0, 1]) < 0.05
 
 
+def test_covariate_with_numeric_column_label_is_regressed_out(emb):
+    values, _, individual, people = emb
+    c = np.random.default_rng(5).normal(size=400)
+    shift = np.repeat(np.outer(c, np.linspace(1, 2, 32)), 2, axis=0)
+    cov = pd.DataFrame(c[:, None], index=people)  # column label 0
+    gt = GWASTransformer(n_components=2, covariates=cov, random_state=0)
+    out = gt.fit_transform(values + shift, individual=individual)
+    assert gt.covariate_names_ == ["0"]
+    assert abs(np.corrcoef(out["PC1"], c)[0, 1]) < 0.05
+    named = GWASTransformer(n_components=2, covariates=cov.set_axis(["age"], axis=1), random_state=0)
+    pd.testing.assert_frame_equal(out, named.fit_transform(values + shift, individual=individual))
+
+
+def test_categorical_covariates_encoded_as_in_fit(emb):
+    values, _, individual, people = emb
+    rng = np.random.default_rng(6)
+    cov = pd.DataFrame(
+        {"sex": rng.choice(["F", "M"], 400), "site": rng.choice(["a", "b", "c"], 400),
+         "age": rng.normal(60, 8, 400)},
+        index=people,
+    )  # fmt: skip
+    shift = np.repeat(np.outer(cov["sex"] == "M", np.linspace(-2, 2, 32)), 2, axis=0)
+    x = values + shift
+    gt = GWASTransformer(n_components=3, covariates=cov, inverse_normal=False, random_state=0)
+    everyone = gt.fit_transform(x, individual=individual)
+    assert gt.covariate_names_ == ["sex_M", "site_b", "site_c", "age"]
+    men = np.isin(individual, people[cov["sex"] == "M"])
+    only_men = gt.transform(x[men], individual=individual[men])
+    np.testing.assert_allclose(only_men.to_numpy(), everyone.loc[only_men.index].to_numpy())
+    one_site = np.isin(individual, people[cov["site"] == "c"])
+    got = gt.transform(x[one_site], individual=individual[one_site])
+    np.testing.assert_allclose(got.to_numpy(), everyone.loc[got.index].to_numpy())
+    # a category column is encoded by its categories, whatever the subset holds
+    cat = cov.astype({"site": "category"})
+    gt_cat = GWASTransformer(n_components=3, covariates=cat, inverse_normal=False, random_state=0)
+    pd.testing.assert_frame_equal(gt_cat.fit_transform(x, individual=individual), everyone)
+    np.testing.assert_allclose(gt_cat.transform(x[one_site], individual=individual[one_site]), got)
+
+
+def test_covariate_level_or_columns_not_seen_in_fit(emb):
+    values, _, individual, people = emb
+    cov = pd.DataFrame({"sex": np.tile(["F", "M"], 200), "age": np.linspace(40, 70, 400)},
+                       index=people)  # fmt: skip
+    gt = GWASTransformer(n_components=2, covariates=cov).fit(values, individual=individual)
+    other = cov.copy()
+    other.iloc[:3, 0] = "X"
+    gt.covariates = other
+    with pytest.raises(ValueError, match=r"covariates column 'sex' has levels \['X'\] that were not seen in fit"):
+        gt.transform(values, individual=individual)
+    gt.covariates = cov[["age"]]
+    with pytest.raises(ValueError, match=r"covariates has columns \['age'\], but .* fitted with covariate columns \['sex', 'age'\]"):
+        gt.transform(values, individual=individual)
+    gt.covariates = None
+    with pytest.raises(ValueError, match=r"covariates has columns \[\], but"):
+        gt.transform(values, individual=individual)
+    bare = GWASTransformer(n_components=2).fit(values, individual=individual)
+    assert bare.covariate_names_ == []
+    bare.covariates = cov
+    with pytest.raises(ValueError, match=r"fitted with covariate columns \[\]"):
+        bare.transform(values, individual=individual)
+
+
+def test_covariate_column_of_unusable_dtype(emb):
+    values, _, individual, people = emb
+    cov = pd.DataFrame({"span": pd.arrays.IntervalArray.from_breaks(np.arange(401.0))}, index=people)
+    with pytest.raises(TypeError, match="covariates column 'span' must be numeric or categorical, got dtype interval"):
+        GWASTransformer(n_components=2, covariates=cov).fit(values, individual=individual)
+
+
 def test_aggregation_mean_over_two_images(emb):
     values, samples, individual, people = emb
     mean = values.reshape(400, 2, -1).mean(axis=1)
