@@ -377,6 +377,27 @@ def column_fill(values: np.ndarray, strategy: str = "mean") -> np.ndarray:
     return fill.astype(np.float32)
 
 
+def _check_image_dims(dims) -> None:
+    """Refuse a 4-D image whose named channel or spatial dimensions are out of place."""
+    misplaced = [name for name, pos in (("channel", 1), ("y", 2), ("x", 3)) if name in dims and dims[pos] != name]
+    if misplaced:
+        raise ValueError(
+            f"variable 'image' has dims {dims}; images must be (sample, channel, y, x) "
+            "(channel first): use ds['image'].transpose('sample', 'channel', 'y', 'x')"
+        )
+
+
+def check_integer_images(values, samples=None) -> None:
+    """Integer images other than uint8 are read as 0-255: refuse values outside that range."""
+    lo, hi = (values.min(), values.max()) if values.size else (0, 0)
+    if lo < 0 or hi > 255:
+        where = "" if samples is None else f" (samples {np.asarray(samples)[:5].tolist()})"
+        raise ValueError(
+            f"variable 'image' has {values.dtype} values from {lo} to {hi}{where}; images must be "
+            "uint8 0-255 or float 0-1, and other integer images are read as 0-255: rescale them"
+        )
+
+
 def validate(
     ds,
     modalities: Sequence[str] | None = None,
@@ -436,6 +457,8 @@ def validate(
                 "variable 'image' must have dims (sample, channel, y, x) or "
                 f"(sample, feature), got {img.dims}"
             )
+        if img.ndim == 4:
+            _check_image_dims(img.dims)
         if img.dtype.kind not in "biuf":
             raise TypeError(f"variable 'image' must be numeric, got dtype {img.dtype}")
         if 0 in img.shape[1:]:
@@ -443,6 +466,8 @@ def validate(
         if img.dtype.kind == "f" and not _is_lazy(img):
             if not np.isfinite(img.values).all():
                 raise ValueError("variable 'image' has non-finite values (NaN or inf)")
+        if img.ndim == 4 and img.dtype.kind in "biu" and img.dtype != np.uint8 and not _is_lazy(img):
+            check_integer_images(img.values)
     available = genetic_modalities(ds)
     if modalities is None:
         modalities = available

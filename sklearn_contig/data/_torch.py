@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._images import UnreadableImageError
-from ._schema import IMAGE, IMPUTATION, column_fill, nan_column_mean
+from ._schema import IMAGE, IMPUTATION, check_integer_images, column_fill, nan_column_mean
 
 
 def individual_codes(ds) -> np.ndarray:
@@ -201,6 +201,10 @@ class CohortDataset(Dataset):
                     bad = np.asarray(self.ds["sample"].values)[rows][~np.isfinite(img.reshape(len(rows), -1)).all(1)]
                     raise ValueError(f"variable 'image' has non-finite values for samples {bad[:5].tolist()}")
                 img = img.astype(np.float32, copy=False)
+            elif img.dtype != np.uint8 and img.ndim == 4:
+                # integer images are 0-255, as uint8 (see validate)
+                check_integer_images(img, np.asarray(self.ds["sample"].values)[rows])
+                img = img.astype(np.uint8)
             elif img.dtype != np.uint8:
                 img = img.astype(np.float32)
             X["image"] = torch.from_numpy(np.ascontiguousarray(img))
