@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-def quadratic_weighted_kappa(y_true, y_pred, *, labels=None) -> float:
+def quadratic_weighted_kappa(y_true, y_pred, *, labels=None, sample_weight=None) -> float:
     """Cohen's kappa with quadratic weights, for ordinal grades.
 
     Parameters
@@ -33,6 +33,7 @@ def quadratic_weighted_kappa(y_true, y_pred, *, labels=None) -> float:
         Grades (integers, or labels whose sorted order is the grade order).
     labels : array-like, default=None
         The ordered grades; the sorted union of ``y_true`` and ``y_pred`` when None.
+    sample_weight : array-like of shape (n_samples,), default=None
 
     Returns
     -------
@@ -50,10 +51,10 @@ def quadratic_weighted_kappa(y_true, y_pred, *, labels=None) -> float:
     y_pred = np.asarray(y_pred).ravel()
     if len(np.union1d(y_true, y_pred)) < 2:
         return 1.0 if np.array_equal(y_true, y_pred) else 0.0
-    return float(cohen_kappa_score(y_true, y_pred, labels=labels, weights="quadratic"))
+    return float(cohen_kappa_score(y_true, y_pred, labels=labels, weights="quadratic", sample_weight=sample_weight))
 
 
-def micro_roc_auc(y_true, y_score) -> float:
+def micro_roc_auc(y_true, y_score, *, sample_weight=None) -> float:
     """Micro-averaged ROC-AUC over all labels of a multi-label problem.
 
     Parameters
@@ -62,6 +63,7 @@ def micro_roc_auc(y_true, y_score) -> float:
         Indicator matrix (0/1).
     y_score : array-like of shape (n_samples, n_labels)
         Probabilities or decision values, one column per label.
+    sample_weight : array-like of shape (n_samples,), default=None
 
     Returns
     -------
@@ -78,10 +80,10 @@ def micro_roc_auc(y_true, y_score) -> float:
     y_score = np.asarray(y_score, dtype=np.float64)
     if y_true.shape != y_score.shape:
         raise ValueError(f"y_true has shape {y_true.shape} but y_score has shape {y_score.shape}")
-    return float(roc_auc_score(y_true, y_score, average="micro"))
+    return float(roc_auc_score(y_true, y_score, average="micro", sample_weight=sample_weight))
 
 
-def dice_score(y_true, y_pred, *, average="samples", threshold=0.5) -> float:
+def dice_score(y_true, y_pred, *, average="samples", threshold=0.5, sample_weight=None) -> float:
     """Dice coefficient 2|A & B| / (|A| + |B|) of binary masks.
 
     Parameters
@@ -95,6 +97,9 @@ def dice_score(y_true, y_pred, *, average="samples", threshold=0.5) -> float:
         image where both masks are empty counts as 1); ``"micro"``: one Dice over
         all pixels.
     threshold : float, default=0.5
+    sample_weight : array-like of shape (n,), default=None
+        Weight of each image: a weighted mean of the per-image Dice
+        (``"samples"``), or weighted pixel counts (``"micro"``).
 
     Returns
     -------
@@ -114,19 +119,23 @@ def dice_score(y_true, y_pred, *, average="samples", threshold=0.5) -> float:
         raise ValueError(f"y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}")
     if y_true.ndim < 3:
         raise ValueError(f"masks must have shape (n, h, w) or (n, k, h, w), got {y_true.shape}")
+    if average not in ("samples", "micro"):
+        raise ValueError(f"average must be 'samples' or 'micro', got {average!r}")
+    n = y_true.shape[0]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
     t = y_true > threshold if y_true.dtype.kind == "f" else y_true.astype(bool)
     p = y_pred > threshold if y_pred.dtype.kind == "f" else y_pred.astype(bool)
+    t, p = t.reshape(n, -1, t.shape[-2] * t.shape[-1]), p.reshape(n, -1, p.shape[-2] * p.shape[-1])
+    inter = (t & p).sum(2)
+    denom = t.sum(2) + p.sum(2)
     if average == "micro":
-        denom = t.sum() + p.sum()
-        return 1.0 if denom == 0 else float(2.0 * (t & p).sum() / denom)
-    if average != "samples":
-        raise ValueError(f"average must be 'samples' or 'micro', got {average!r}")
-    t = t.reshape(-1, *t.shape[-2:]).reshape(-1, t.shape[-2] * t.shape[-1])
-    p = p.reshape(t.shape)
-    inter = (t & p).sum(1)
-    denom = t.sum(1) + p.sum(1)
+        total = float((w * denom.sum(1)).sum())
+        return 1.0 if total == 0 else float(2.0 * (w * inter.sum(1)).sum() / total)
     per = np.where(denom == 0, 1.0, 2.0 * inter / np.maximum(denom, 1))
-    return float(per.mean())
+    weights = np.broadcast_to(w[:, None], per.shape)
+    return float((per * weights).sum() / weights.sum())
 
 
 #: ``make_scorer`` for :func:`quadratic_weighted_kappa` on ``predict``.

@@ -74,3 +74,18 @@ def test_scorers_are_higher_is_better():
     assert micro_auc_scorer(_Const(Y.astype(float)), None, Y) == 1.0
     m = np.ones((2, 3, 3), int)
     assert dice_scorer(_Const(m), None, m) == 1.0
+
+
+def test_sample_weight_of_every_metric():
+    rng = np.random.default_rng(0)
+    w = np.r_[np.ones(20), np.zeros(20)]
+    a, b = rng.integers(0, 4, 40), rng.integers(0, 4, 40)
+    assert quadratic_weighted_kappa(a, b, sample_weight=w) == pytest.approx(quadratic_weighted_kappa(a[:20], b[:20]))
+    y, s = rng.integers(0, 2, (40, 3)), rng.random((40, 3))
+    assert micro_roc_auc(y, s, sample_weight=w) == pytest.approx(micro_roc_auc(y[:20], s[:20]))
+    t, p = rng.integers(0, 2, (40, 2, 5, 5)), rng.integers(0, 2, (40, 2, 5, 5))
+    for average in ("samples", "micro"):
+        assert dice_score(t, p, sample_weight=w, average=average) == pytest.approx(
+            dice_score(t[:20], p[:20], average=average))
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(40,\)"):
+        dice_score(t, p, sample_weight=w[:5])

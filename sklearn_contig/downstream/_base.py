@@ -20,7 +20,7 @@ from torch import nn
 from .._compat import HasMethods, StrOptions
 from ..data import as_dataset
 from ..data._errors import named_errors
-from ..data._schema import IMAGE, label_variables, validate
+from ..data._schema import IMAGE, check_integer_images, label_variables, validate
 from ..models import DownstreamModule, ImageEncoder, ImageEncoderName
 from ..training import (
     PRETRAINED_WEIGHTS_DOC,
@@ -32,6 +32,14 @@ from ..training import (
     start_from_weights,
     training_params_doc,
 )
+
+
+def _ordered_levels(y) -> list | None:
+    """The categories of an ordered pandas Categorical ``y`` (Series or Categorical), in order, else None."""
+    dtype = getattr(y, "dtype", None)
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered:
+        return list(dtype.categories)
+    return None
 
 
 def _check_label_order(index, ds) -> None:
@@ -141,6 +149,8 @@ class BaseDownstream(NetEstimator):
                 f"X must be images (n, channel, y, x) or flat features (n, d), none of them empty; "
                 f"got shape {X.shape}"
             )
+        if X.ndim == 4 and X.dtype.kind in "biu" and X.dtype != np.uint8:
+            check_integer_images(X)
         if not X.flags.writeable:
             X = X.copy()
         n = X.shape[0]
@@ -196,6 +206,9 @@ class BaseDownstream(NetEstimator):
             pretrained = True
             if self.image_size is not None and not encoder.flat:
                 encoder.set_image_size(self.image_size)
+            elif encoder.image_size is None and not encoder.flat and not flat:
+                # an encoder saved without a size works at the training images' size
+                encoder.set_image_size(int(img.shape[-1]))
         if encoder.flat != flat:
             raise ValueError(
                 f"the {encoder.name!r} encoder needs "
@@ -238,6 +251,7 @@ class BaseDownstream(NetEstimator):
             )
         check_pretrained_weights(self, self.image_encoder)
         ds, is_dataset = self._input(X, reset=True)
+        self._label_levels = _ordered_levels(y)
         y = self._target(ds, y, is_dataset)
         y_enc = self._encode_y(y, ds)
         self._fit_net(ds, np.arange(ds.sizes["sample"]), y=y_enc)

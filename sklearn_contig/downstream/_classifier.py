@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
@@ -105,7 +107,7 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
                 raise TypeError(f"y mixes label types {kinds}; give labels of one type") from None
         with named_errors("y"):
             check_classification_targets(y)
-        classes, y_enc = np.unique(y, return_inverse=True)
+        classes, y_enc = self._classes(y)
         if len(classes) < 2:
             raise ValueError(
                 f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes"
@@ -113,6 +115,28 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         self.classes_ = classes
         self.task_ = "ordinal" if self.task == "ordinal" else "multiclass"
         return y_enc.astype(np.int64)
+
+    def _classes(self, y):
+        """``(classes, codes)``: sorted labels, or for ordinal grades the order they come in.
+
+        An ordinal ``y`` given as an ordered pandas Categorical keeps its
+        categories' order (the grades present); other labels are sorted, and
+        sorted text grades raise a warning since their order is alphabetical.
+        """
+        levels = getattr(self, "_label_levels", None)
+        if self.task == "ordinal" and levels is not None:
+            present = set(y.tolist())
+            classes = np.asarray([c for c in levels if c in present], dtype=object)
+            return classes, pd.Index(classes).get_indexer(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if self.task == "ordinal" and classes.dtype.kind in "OUS":
+            warnings.warn(
+                f"task='ordinal' with text grades: their order is taken as sorted, {classes.tolist()[:6]}; "
+                "pass y as an ordered pandas Categorical to give the order",
+                UserWarning,
+                stacklevel=3,
+            )
+        return classes, codes
 
     def _encode_multilabel(self, y, ds):
         if y.ndim != 2:
@@ -189,9 +213,10 @@ class ContIGClassifier(ClassifierMixin, BaseDownstream):
         ds, is_dataset = self._input(X, reset=False)
         y = self._target(ds, y, is_dataset)
         if self.task_ == "multilabel":
-            return micro_roc_auc(y, self.predict_proba(X))
+            return micro_roc_auc(y, self.predict_proba(X), sample_weight=sample_weight)
         if self.task_ == "ordinal":
-            return quadratic_weighted_kappa(column_or_1d(y), self.predict(X), labels=self.classes_)
+            return quadratic_weighted_kappa(column_or_1d(y), self.predict(X), labels=self.classes_,
+                                            sample_weight=sample_weight)
         return super().score(X, column_or_1d(y), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):

@@ -139,4 +139,4 @@ class ContIGSegmenter(BaseDownstream):
         pred = self.predict(X)
         if y.shape != pred.shape:
             raise ValueError(f"masks have shape {y.shape}, predictions {pred.shape}")
-        return dice_score(y, pred)
+        return dice_score(y, pred, sample_weight=sample_weight)

@@ -170,3 +170,61 @@ def test_fitted_pretrainer_survives_cloning_when_frozen():
     ref = pre.get_encoder().state_dict()["backbone.conv1.weight"]
     start = ContIGClassifier(encoder=FrozenEstimator(pre), target="grade", **{**CNN, "max_epochs": 0}).fit(ds)
     torch.testing.assert_close(start.module_.encoder.state_dict()["backbone.conv1.weight"], ref)
+
+
+def test_ordinal_grades_keep_the_order_of_an_ordered_categorical():
+    import pandas as pd
+
+    X, grade = _ordinal(150)
+    names = np.array(["none", "mild", "moderate", "severe", "proliferative"])
+    y = pd.Series(pd.Categorical(names[grade], categories=list(names), ordered=True))
+    clf = ContIGClassifier(task="ordinal", **MLP).fit(X, y)
+    assert clf.classes_.tolist() == names.tolist()
+    np.testing.assert_allclose(clf.predict_proba(X), ContIGClassifier(task="ordinal", **MLP).fit(X, grade)
+                               .predict_proba(X), atol=1e-6)
+    with pytest.warns(UserWarning, match="text grades: their order is taken as sorted"):
+        ContIGClassifier(task="ordinal", **{**MLP, "max_epochs": 1}).fit(X, names[grade])
+
+
+def test_score_uses_sample_weight_for_every_task():
+    X, grade = _ordinal(150)
+    w = np.r_[np.ones(75), np.zeros(75)]
+    clf = ContIGClassifier(task="ordinal", **{**MLP, "max_epochs": 2}).fit(X, grade)
+    assert clf.score(X, grade, sample_weight=w) == pytest.approx(clf.score(X[:75], grade[:75]))
+    Y = np.c_[X[:, 0] > 0, X[:, 1] > 0.5].astype(int)
+    ml = ContIGClassifier(**{**MLP, "max_epochs": 2}).fit(X, Y)
+    assert ml.score(X, Y, sample_weight=w) == pytest.approx(ml.score(X[:75], Y[:75]))
+    imgs = _images(12)
+    masks = (imgs[:, 0] > 127).astype(np.uint8)
+    seg = ContIGSegmenter(**CNN).fit(imgs, masks)
+    w = np.r_[np.ones(6), np.zeros(6)]
+    assert seg.score(imgs, masks, sample_weight=w) == pytest.approx(seg.score(imgs[:6], masks[:6]))
+
+
+def test_integer_images_are_read_as_0_to_255_and_out_of_range_ones_refused():
+    X = _images(16)
+    y = np.arange(16) % 2
+    clf = ContIGClassifier(**CNN).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X.astype(np.int64)), clf.predict_proba(X), atol=1e-6)
+    with pytest.raises(ValueError, match=r"uint16 values from 15 to 4079 \(samples \[0, 1, 2, 3, 4\]\)|uint16 values from 15 to 4079;"):
+        ContIGClassifier(**CNN).fit((X.astype(np.uint16) * 16 + 15), y)
+
+
+def test_channel_last_image_variable_is_refused():
+    import xarray as xr
+
+    ds = from_arrays(_images(8))
+    last = xr.Dataset({"image": ds["image"].transpose("sample", "y", "x", "channel")}, coords=ds.coords)
+    with pytest.raises(ValueError, match=r"channel first.*transpose\('sample', 'channel', 'y', 'x'\)"):
+        ContIGClassifier(**CNN).fit(last, np.arange(8) % 2)
+
+
+def test_encoder_saved_without_a_size_works_at_the_training_size(tmp_path):
+    path = save_encoder(ImageEncoder("resnet18"), tmp_path / "enc.safetensors")
+    X16 = _images(16)
+    clf = ContIGClassifier(encoder=path, **CNN).fit(X16, np.arange(16) % 2)
+    assert clf.module_.encoder.image_size == 16
+    X32 = np.repeat(np.repeat(X16, 2, axis=2), 2, axis=3)
+    at16 = clf.module_.encoder.to_unit(torch.from_numpy(X32)).numpy()  # the encoder's own resize
+    assert at16.shape[-1] == 16
+    np.testing.assert_allclose(clf.predict_proba(X32), clf.predict_proba(at16), atol=1e-6)
