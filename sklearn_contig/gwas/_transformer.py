@@ -549,11 +549,18 @@ class GWASTransformer(TransformerMixin, BaseEstimator):
             ``"PC1"`` to ``"PCk"``.
         """
         check_is_fitted(self, "pca_")
-        agg, index, n_features, _ = self._prepare(X, individual)
+        agg, index, n_features, names = self._prepare(X, individual)
         if n_features != self.n_features_in_:
             raise ValueError(
                 f"X has {n_features} features, but GWASTransformer is expecting "
                 f"{self.n_features_in_} features as input"
+            )
+        fitted = getattr(self, "feature_names_in_", None)
+        if fitted is not None and names is not None and not np.array_equal(np.asarray(names), fitted):
+            moved = [str(a) for a, b in zip(names, fitted) if a != b][:5]
+            raise ValueError(
+                "X has other feature names than in fit, or the same in another order "
+                f"(e.g. {moved}); pass the columns of fit, in their order"
             )
         z = (agg[:, self._kept] - self.mean_) / self.scale_
         design, keep = self._covariate_design(index, fitting=False)

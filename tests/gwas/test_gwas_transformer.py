@@ -364,3 +364,15 @@ def test_standardize_must_be_boolean(emb):
     values, _, individual, _ = emb
     with pytest.raises(ValueError, match="standardize"):
         GWASTransformer(n_components=2, standardize="yes").fit(values, individual=individual)
+
+
+def test_transform_refuses_reordered_or_renamed_columns(emb):
+    values, samples, individual, _ = emb
+    df = pd.DataFrame(values, index=samples, columns=[f"embedding{j}" for j in range(values.shape[1])])
+    gt = GWASTransformer(n_components=2, inverse_normal=False).fit(df, individual=individual)
+    with pytest.raises(ValueError, match="other feature names than in fit"):
+        gt.transform(df[df.columns[::-1]], individual=individual)
+    with pytest.raises(ValueError, match="other feature names than in fit"):
+        gt.transform(df.rename(columns={"embedding0": "e0"}), individual=individual)
+    pd.testing.assert_frame_equal(gt.transform(df, individual=individual),
+                                  gt.transform(df.to_numpy(), individual=individual))
