@@ -13,6 +13,7 @@ Layout
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -398,6 +399,26 @@ def check_integer_images(values, samples=None) -> None:
         )
 
 
+def check_image_values(values) -> None:
+    """Checks of in-memory (n, channel, y, x) images: the integer range, the float scale.
+
+    Float images are read as 0-1; a maximum above 2 (0-255 floats, say) gets a
+    warning, since ImageNet statistics and pretrained encoders then see the
+    wrong scale.
+    """
+    if values.ndim != 4 or values.dtype == np.uint8 or not values.size:
+        return
+    if values.dtype.kind in "biu":
+        check_integer_images(values)
+    elif values.dtype.kind == "f" and float(np.nanmax(values)) > 2.0:
+        warnings.warn(
+            "variable 'image' holds float values above 2; float images are read as 0-1 (uint8 as "
+            "0-255): divide 0-255 floats by 255, or pass them as uint8",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def validate(
     ds,
     modalities: Sequence[str] | None = None,
@@ -466,8 +487,8 @@ def validate(
         if img.dtype.kind == "f" and not _is_lazy(img):
             if not np.isfinite(img.values).all():
                 raise ValueError("variable 'image' has non-finite values (NaN or inf)")
-        if img.ndim == 4 and img.dtype.kind in "biu" and img.dtype != np.uint8 and not _is_lazy(img):
-            check_integer_images(img.values)
+        if not _is_lazy(img):
+            check_image_values(img.values)
     available = genetic_modalities(ds)
     if modalities is None:
         modalities = available

@@ -20,7 +20,7 @@ from torch import nn
 from .._compat import HasMethods, StrOptions
 from ..data import as_dataset
 from ..data._errors import named_errors
-from ..data._schema import IMAGE, check_integer_images, label_variables, validate
+from ..data._schema import IMAGE, check_image_values, label_variables, validate
 from ..models import DownstreamModule, ImageEncoder, ImageEncoderName
 from ..training import (
     PRETRAINED_WEIGHTS_DOC,
@@ -149,8 +149,7 @@ class BaseDownstream(NetEstimator):
                 f"X must be images (n, channel, y, x) or flat features (n, d), none of them empty; "
                 f"got shape {X.shape}"
             )
-        if X.ndim == 4 and X.dtype.kind in "biu" and X.dtype != np.uint8:
-            check_integer_images(X)
+        check_image_values(X)
         if not X.flags.writeable:
             X = X.copy()
         n = X.shape[0]

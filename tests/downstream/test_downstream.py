@@ -228,3 +228,9 @@ def test_encoder_saved_without_a_size_works_at_the_training_size(tmp_path):
     at16 = clf.module_.encoder.to_unit(torch.from_numpy(X32)).numpy()  # the encoder's own resize
     assert at16.shape[-1] == 16
     np.testing.assert_allclose(clf.predict_proba(X32), clf.predict_proba(at16), atol=1e-6)
+
+
+def test_float_images_on_the_0_255_scale_are_warned_about():
+    X = _images(16).astype(np.float32)
+    with pytest.warns(UserWarning, match="float images are read as 0-1"):
+        ContIGClassifier(**CNN).fit(X, np.arange(16) % 2)
