@@ -8,6 +8,7 @@ for biobank-sized data.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -190,7 +191,16 @@ def linear_association(phenotypes, genotypes, covariates=None):
     pos = iid.get_indexer(common)
     g_all = g_all[pos]
     if covariates is not None:
-        cov = covariates.set_axis(covariates.index.astype(str)).reindex(common)
+        cov_index = covariates.index.astype(str)
+        no_cov = common.difference(cov_index)
+        if len(no_cov):
+            warnings.warn(
+                f"{len(no_cov)} individuals with phenotypes have no covariates and "
+                f"are left out of the GWAS, e.g. {list(no_cov[:5])}",
+                UserWarning,
+                stacklevel=2,
+            )
+        cov = covariates.set_axis(cov_index).reindex(common)
         z_all = cov.to_numpy(dtype=np.float64)
     else:
         z_all = np.empty((len(common), 0))

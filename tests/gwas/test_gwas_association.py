@@ -139,3 +139,10 @@ def test_phenotype_individuals_without_genotypes_are_reported():
     assert (res["N"] == 101).all()
     with pytest.raises(ValueError, match="no individual is in both"):
         linear_association(pheno.iloc[:99], geno)
+
+
+def test_individuals_without_covariates_are_counted_in_a_warning(data):
+    pheno, geno, cov = data
+    with pytest.warns(UserWarning, match="3 individuals with phenotypes have no covariates"):
+        res = linear_association(pheno, geno, cov.iloc[3:])
+    assert res["N"].max() <= 297
