@@ -76,8 +76,8 @@ def top_k_retrieval(queries, keys, *, k=1, groups=None, chunk_size=None) -> floa
     ``groups[i] == groups[j]`` (by default only ``j == i``). The rows are
     searched in consecutive chunks of ``chunk_size`` (all at once by default),
     each query among the keys of its own chunk, so chance is about
-    ``k * s / chunk_size`` with ``s`` the rows per group. A last chunk of one
-    row is skipped.
+    ``k * s / chunk_size`` with ``s`` the rows per group. A chunk of one row
+    or one group (nothing to tell apart) is skipped.
 
     Parameters
     ----------
@@ -116,7 +116,7 @@ def top_k_retrieval(queries, keys, *, k=1, groups=None, chunk_size=None) -> floa
     hits = total = 0
     for start in range(0, len(u), chunk):
         sl = slice(start, min(start + chunk, len(u)))
-        if sl.stop - sl.start < 2:
+        if sl.stop - sl.start < 2 or len(np.unique(groups[sl])) < 2:
             continue
         sim = u[sl] @ w[sl].T
         kk = min(int(k), sim.shape[1])

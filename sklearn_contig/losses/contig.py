@@ -82,7 +82,7 @@ class ContIGLoss(nn.Module):
         return F.cross_entropy(logits, target)
 
     def pair_loss(self, zv, zg, mask, individual=None):
-        """Loss of one (image, modality) pair, or ``None`` when fewer than 2 rows.
+        """Loss of one (image, modality) pair, or ``None`` when fewer than 2 rows or people.
 
         Parameters
         ----------
@@ -104,10 +104,11 @@ class ContIGLoss(nn.Module):
         gind_all = all_gather_rows(individual) if individual is not None else None
         if int(gmask.sum()) < 2:
             return None
-        if self.exclude_positive and gind_all is not None:
+        if gind_all is not None:
             gind_present = gind_all[gmask]
             if bool((gind_present == gind_present[0]).all()):
-                # one person only: no row has a negative (Eq. 1 would give -inf)
+                # one person only: no row has a negative (Eq. 1 would give -inf, or 0
+                # with the person's other images masked out), so no contrast to learn
                 return None
         rank, world_size = world()
         offset = rank * n_local

@@ -267,3 +267,21 @@ def test_distributed_edge_cases_match_single_process():
                 sl = slice(rank * n, (rank + 1) * n)
                 np.testing.assert_allclose(gv, grads[m][0][sl], rtol=1e-5, atol=1e-7)
                 np.testing.assert_allclose(gg, grads[m][1][sl], rtol=1e-5, atol=1e-7)
+
+
+def test_one_person_modality_is_left_out_in_the_default_form_too():
+    """A modality present for one person only (two eyes) has no negative: out of the mean, not a 0."""
+    pairs, individual = _one_person_pairs()
+    loss, parts = ContIGLoss()(_torch(pairs), torch.tensor(individual), return_parts=True)
+    assert list(parts) == ["pgs"]
+    only_pgs = ContIGLoss()({"pgs": _torch(pairs)["pgs"]}, torch.tensor(individual))
+    assert loss.item() == pytest.approx(only_pgs.item(), rel=1e-12)
+
+
+def test_retrieval_skips_a_chunk_of_one_person():
+    from sklearn_contig.evaluation import top_k_retrieval
+
+    z = torch.randn(4, 3).numpy()
+    assert np.isnan(top_k_retrieval(z, z, groups=[1, 1, 1, 1]))
+    assert np.isnan(top_k_retrieval(z, z, k=1, groups=[1, 1, 2, 2], chunk_size=2))  # each chunk is one person
+    assert top_k_retrieval(z, z, k=1, groups=[1, 1, 2, 2]) == 1.0
