@@ -31,8 +31,21 @@ FEATURE_DIMS = {"snp": "snp_id", "pgs": "pgs_id", "burden": "gene"}
 RESERVED = ("sample", "individual", IMAGE, "channel", "y", "x", "feature")
 
 #: How partial NaN inside a present row is imputed, per modality name
-#: (``"mode"`` for genotypes, ``"mean"`` otherwise).
+#: (``"mode"`` for genotypes, ``"mean"`` otherwise; see :func:`imputation`).
 IMPUTATION = {"snp": "mode"}
+
+
+def imputation(ds, name: str) -> str:
+    """``"mode"`` for genotype dosages, else ``"mean"``.
+
+    A modality holds genotype dosages when it is named ``"snp"`` or its feature
+    dimension is ``"snp_id"`` (as :func:`read_plink` and :func:`read_genotypes`
+    write it, whatever name the modality is given in :func:`align`).
+    """
+    var = ds[name]
+    if IMPUTATION.get(name) == "mode" or (var.ndim == 2 and var.dims[1] == FEATURE_DIMS["snp"]):
+        return "mode"
+    return "mean"
 
 
 def feature_dim(name: str) -> str:

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._images import UnreadableImageError
-from ._schema import IMAGE, IMPUTATION, check_integer_images, column_fill, nan_column_mean
+from ._schema import IMAGE, check_integer_images, column_fill, imputation, nan_column_mean
 
 
 def individual_codes(ds) -> np.ndarray:
@@ -28,7 +28,7 @@ def fill_values(ds, modalities, rows=None) -> dict[str, np.ndarray]:
 
     Computed on the present rows of ``rows`` (all samples when None).
     """
-    return {name: column_fill(_present_values(ds, name, rows), IMPUTATION.get(name, "mean")) for name in modalities}
+    return {name: column_fill(_present_values(ds, name, rows), imputation(ds, name)) for name in modalities}
 
 
 def _present_values(ds, name, rows=None) -> np.ndarray:
@@ -75,7 +75,7 @@ def genetic_scaling(ds, modalities, rows=None) -> dict[str, tuple[np.ndarray, np
                 f"genetic modality {name!r} has the same value ({float(finite.flat[0]):g}) in every "
                 "present entry of the training rows; it carries no signal (check the input, or drop it)"
             )
-        out[name] = column_scaling(values, "snp" if IMPUTATION.get(name) == "mode" else "mean")
+        out[name] = column_scaling(values, "snp" if imputation(ds, name) == "mode" else "mean")
     return out
 
 

@@ -254,3 +254,16 @@ def test_duplicate_ids_are_refused(tmp_path):
     fam.to_csv(prefix + ".fam", sep=" ", header=False, index=False)
     with pytest.raises(ValueError, match=r"duplicate individual ids \(IID\)"):
         read_genotypes(prefix)
+
+
+def test_genotypes_under_another_modality_name_are_imputed_and_scaled_as_genotypes(filesets):
+    from sklearn_contig.data import genetic_scaling
+
+    snp = read_genotypes(filesets["bed"])
+    images = from_arrays(np.zeros((40, 1, 4, 4), np.uint8), sample_ids=[f"s{i}" for i in range(40)],
+                         individual_ids=[f"id{i}" for i in range(40)])  # fmt: skip
+    ds = align(images, snp=snp, genotypes=snp.copy())
+    assert ds["genotypes"].dims[1] == "snp_id"
+    np.testing.assert_array_equal(fill_values(ds, ["genotypes"])["genotypes"], fill_values(ds, ["snp"])["snp"])
+    for a, b in zip(genetic_scaling(ds, ["genotypes"])["genotypes"], genetic_scaling(ds, ["snp"])["snp"]):
+        np.testing.assert_array_equal(a, b)
