@@ -432,6 +432,35 @@ def check_image_values(values) -> None:
         )
 
 
+def check_feature_names(ds, expected: Mapping, *, what: str = "the model was trained on") -> None:
+    """Raise unless every modality of ``expected`` in ``ds`` has those features, in that order.
+
+    ``expected`` maps a modality to its feature names (as :func:`align` and the
+    readers write them on the feature dimension; positions when there is no
+    coordinate). Names are compared as text. A mismatch is a ``ValueError``
+    naming the modality, since a model reads features by position.
+    """
+    for name, names in expected.items():
+        if name not in ds:
+            continue
+        var = ds[name]
+        dim = var.dims[-1]
+        got = np.asarray(var[dim].values if dim in var.coords else np.arange(var.shape[-1])).astype(str)
+        names = np.asarray(names).astype(str)
+        if len(got) != len(names):
+            raise ValueError(f"modality {name!r} has {len(got)} features; {what} {len(names)}")
+        if not np.array_equal(got, names):
+            first = int(np.flatnonzero(got != names)[0])
+            how = (
+                f"the same features in another order: reorder with ds.sel({dim}=...)"
+                if set(got) == set(names) else "other features"
+            )
+            raise ValueError(
+                f"modality {name!r} has {how} than {what} (position {first}: {got[first]!r}, "
+                f"expected {names[first]!r}); a model reads features by position"
+            )
+
+
 def validate(
     ds,
     modalities: Sequence[str] | None = None,

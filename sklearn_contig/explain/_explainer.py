@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions
 from ..data import as_dataset, presence
-from ..data._schema import IMAGE, validate
+from ..data._schema import IMAGE, check_feature_names, validate
 from ._deeplift import with_deeplift_safe_image_encoder
 from ._function import ExplainerFunction
 from ._reference import ReferenceStats, pair_loss
@@ -364,14 +364,9 @@ class Explainer(BaseEstimator):
                 raise ValueError(
                     f"modality {m!r} has {var.shape[1]} features; the model was trained on {expected}"
                 )
-            names = getattr(self, "feature_names_", {}).get(m)
-            if names is not None:
-                got = np.asarray(var[var.dims[1]].values)
-                if not np.array_equal(got.astype(str), names.astype(str)):
-                    raise ValueError(
-                        f"modality {m!r} has other feature names (or order) than the reference, "
-                        f"e.g. {got[:3].tolist()} vs {names[:3].tolist()}"
-                    )
+        fitted = getattr(pre, "modality_features_", None)
+        if fitted is not None:
+            check_feature_names(ds, {m: fitted[m] for m in modalities if m in fitted})
 
     # ------------------------------------------------------------- evaluation
     def _match(self, individuals):

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions
 from ..data import as_dataset, genetic_scaling, individual_codes, presence
-from ..data._schema import validate
+from ..data._schema import check_feature_names, validate
 from ..evaluation import top_k_retrieval
 from ..losses import ContIGCriterion, ContIGLoss
 from ..models import GENETIC_ENCODERS, ContIGModule
@@ -193,6 +193,7 @@ class ContIGPretrainer(BasePretrainer):
         check_is_fitted(self, "net_")
         ds = as_dataset(X, required=True)
         validate(ds, self.modalities_, require_image=True)
+        check_feature_names(ds, self.modality_features_)
 
         def batch_projections(module, batch):
             h = module.encode_image(batch["image"])

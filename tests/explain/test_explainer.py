@@ -274,3 +274,15 @@ def test_plots(cohort, model, tmp_path):
         assert p.stat().st_size > 1000
     with pytest.raises(ValueError, match="no variable 'burden'"):
         plot_global(glob, "burden")
+
+
+def test_features_in_another_order_than_the_model_are_refused(cohort, model):
+    shuffled = cohort.isel(pgs_id=[5, 4, 3, 2, 1, 0])
+    with pytest.raises(ValueError, match=r"modality 'pgs' has the same features in another order.*ds.sel\(pgs_id="):
+        Explainer(model, n_reference=20, n_steps=4, modalities=["pgs"], random_state=0).fit(shuffled)
+    explainer = Explainer(model, n_reference=20, n_steps=4, modalities=["pgs"], random_state=0).fit(cohort)
+    with pytest.raises(ValueError, match="modality 'pgs' has the same features in another order"):
+        explainer.local(shuffled)
+    renamed = cohort.assign_coords(pgs_id=[f"X{k}" for k in range(6)])
+    with pytest.raises(ValueError, match="modality 'pgs' has other features than the model was trained on"):
+        model.transform_genetics(renamed)
