@@ -106,9 +106,24 @@ def _open(path: str, mode: str, draft=None) -> Image.Image:
             if draft is not None and img.format == "JPEG":
                 img.draft(mode, draft)
             img.load()
+            if img.mode.startswith("I"):  # 16-bit grayscale ("I;16", or "I" with 16-bit values)
+                img = _high_bit_depth_to_8_bit(img)
+            elif img.mode == "F":
+                raise ValueError("32-bit float images are not supported; save them as 8 or 16 bits")
             return img if img.mode == mode else img.convert(mode)
     except _DECODE_ERRORS as exc:
         raise UnreadableImageError(path, exc) from None
+
+
+def _high_bit_depth_to_8_bit(img: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image scaled to 8 bits (``value / 257``, so 65535 is 255).
+
+    PIL's own conversion clips at 255, which turns a 16-bit image white.
+    """
+    arr = np.asarray(img)
+    if arr.min() < 0 or arr.max() > 65535:
+        raise ValueError(f"integer image values from {arr.min()} to {arr.max()} are not 16-bit")
+    return Image.fromarray(np.rint(arr.astype(np.float64) / 257.0).astype(np.uint8), mode="L")
 
 
 def _to_array(img: Image.Image, size: tuple[int, int]) -> np.ndarray:

@@ -238,3 +238,14 @@ def test_dataframe_source_with_missing_ids_or_paths(tmp_path):
         read_images(table.assign(path=[table["path"][0], table["path"][1], None]), 4)
     ds = read_images(table.drop(columns="individual"), 4)  # individual = sample
     assert ds["individual"].values.tolist() == ["a", "b", "c"]
+
+
+def test_16_bit_images_are_scaled_to_8_bits_not_clipped(tmp_path):
+    a = np.full((8, 8), 30000, np.uint16)
+    a[0, 0] = 65535
+    Image.fromarray(a).save(tmp_path / "a.png")
+    img = read_images(tmp_path, image_size=8)["image"].values
+    assert img[0, :, 0, 0].tolist() == [255, 255, 255] and img[0, :, 1, 1].tolist() == [117, 117, 117]
+    Image.fromarray(np.ones((8, 8), np.float32)).save(tmp_path / "f.tiff")
+    with pytest.raises(ValueError, match="32-bit float images are not supported"):
+        read_images(tmp_path, image_size=8, pattern="*.tiff")["image"].values
