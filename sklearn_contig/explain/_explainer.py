@@ -505,7 +505,8 @@ class Explainer(BaseEstimator):
         result : xarray.Dataset
             One variable per explained modality, dims (sample, <feature dim>), with
             the feature names (and other feature coordinates) of ``X``; NaN rows for
-            samples lacking the modality. ``image`` (sample, y, x): attribution
+            samples lacking the modality, and NaN for the entries of a present row
+            that were missing and imputed (``delta`` still counts their share). ``image`` (sample, y, x): attribution
             summed over channels (when attributed). ``loss`` (sample,): ``E(x)``;
             ``baseline_loss`` (sample,): ``E`` at the baseline; ``delta``
             (sample,): captum's convergence delta, ``sum(attributions) -
@@ -514,6 +515,11 @@ class Explainer(BaseEstimator):
         """
         ds = self._check_X(X)
         attribute_image = bool(self.attribute_image if image is None else image)
+        if attribute_image and self.module_.image_encoder.flat:
+            raise ValueError(
+                "image attributions need an image encoder; the model's 'mlp' encoder reads flat "
+                "features (explain the genetics only: image=False, attribute_image=False)"
+            )
         n = ds.sizes["sample"]
         skipped_all = ~np.stack(list(presence(ds, self.modalities_).values()), axis=1).any(axis=1)
         if skipped_all.all():
@@ -553,8 +559,11 @@ class Explainer(BaseEstimator):
                     img_attr[rows] = a_img
                 for m, a in zip(self.modalities_, attr):
                     present = enc.present[m][rows]
-                    # attributions of the standardised input are those of the raw input
-                    results[m][rows[present]] = a[present]
+                    # attributions of the standardised input are those of the raw input;
+                    # an entry imputed for a partial NaN (an uncalled genotype) is not the
+                    # person's value, so it gets none
+                    raw = np.asarray(ds[m].isel(sample=rows[present]).values, dtype=np.float64)
+                    results[m][rows[present]] = np.where(np.isnan(raw), np.nan, a[present])
                 delta[rows] = dlt.detach().cpu().numpy()
                 loss[rows], base_loss[rows] = lx, lb
         attrs = dict(

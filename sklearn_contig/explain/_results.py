@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -35,7 +37,8 @@ def aggregate(local: xr.Dataset) -> xr.Dataset:
     """Global attributions from the output of :meth:`Explainer.local`.
 
     Per explained modality the mean ``|attribution|`` over the samples that
-    have it, sorted in descending order; attributes ``n_samples_<m>``,
+    have it (an entry that was missing and imputed is left out of its
+    feature's mean), sorted in descending order; attributes ``n_samples_<m>``,
     ``mean_abs_delta`` and ``mean_abs_relative_delta``.
 
     Examples
@@ -54,8 +57,12 @@ def aggregate(local: xr.Dataset) -> xr.Dataset:
     for m in modalities:
         da = local[m]
         fdim = da.dims[1]
-        present = np.isfinite(da.values).all(axis=1)
-        mean_abs = np.abs(da.values[present]).mean(axis=0) if present.any() else np.full(da.shape[1], np.nan)
+        present = np.isfinite(da.values).any(axis=1)
+        mean_abs = np.full(da.shape[1], np.nan)
+        if present.any():
+            with warnings.catch_warnings():  # a feature imputed in every present row stays NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean_abs = np.nanmean(np.abs(da.values[present]), axis=0)
         order = np.argsort(-np.nan_to_num(mean_abs, nan=-np.inf), kind="stable")
         feature_coords = {k: c for k, c in da.coords.items() if c.dims == (fdim,)}
         g = xr.DataArray(mean_abs, dims=(fdim,), coords=feature_coords).isel({fdim: order})
@@ -66,10 +73,9 @@ def aggregate(local: xr.Dataset) -> xr.Dataset:
     delta = np.asarray(local["delta"].values, dtype=float)
     diff = np.abs(np.asarray(local["loss"].values) - np.asarray(local["baseline_loss"].values))
     ok = np.isfinite(delta)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.abs(delta[ok]) / diff[ok]
+    rel = np.abs(delta[ok & (diff > 0)]) / diff[ok & (diff > 0)]
     out.attrs.update({k: v for k, v in local.attrs.items() if k != "explanation"})
     out.attrs["explanation"] = "global"
     out.attrs["mean_abs_delta"] = float(np.abs(delta[ok]).mean()) if ok.any() else float("nan")
-    out.attrs["mean_abs_relative_delta"] = float(np.nanmean(rel)) if ok.any() else float("nan")
+    out.attrs["mean_abs_relative_delta"] = float(np.nanmean(rel)) if len(rel) else float("nan")
     return out

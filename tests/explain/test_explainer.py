@@ -158,8 +158,11 @@ def test_integrated_gradients_completeness(cohort, model, baseline):
     base = explainer.baseline_values_["pgs"]
     filled = np.where(np.isnan(cohort["pgs"].values), explainer.fill_values_["pgs"], cohort["pgs"].values)
     e_b = explainer.loss(_with_values(cohort.assign(pgs=(cohort["pgs"].dims, filled)), "pgs", base))
-    present = ~np.isnan(local["pgs"].values).any(axis=1)
-    assert present.sum() == N - 1 and np.isnan(local["pgs"].values[3]).all()
+    assert (~np.isnan(local["pgs"].values).all(axis=1)).sum() == N - 1 and np.isnan(local["pgs"].values[3]).all()
+    # the imputed entry of sample 7 gets no attribution (its share stays in delta)
+    assert np.isnan(local["pgs"].values[7, 2]) and np.isfinite(np.delete(local["pgs"].values[7], 2)).all()
+    present = ~np.isnan(local["pgs"].values).any(axis=1)  # rows without an imputed entry
+    assert present.sum() == N - 2
     total = local["pgs"].values[present].sum(axis=1)
     diff = (e_x - e_b)[present]
     np.testing.assert_allclose(local["loss"].values[present], e_x[present], rtol=1e-6)
@@ -286,3 +289,29 @@ def test_features_in_another_order_than_the_model_are_refused(cohort, model):
     renamed = cohort.assign_coords(pgs_id=[f"X{k}" for k in range(6)])
     with pytest.raises(ValueError, match="modality 'pgs' has other features than the model was trained on"):
         model.transform_genetics(renamed)
+
+
+def test_global_counts_rows_with_an_imputed_entry_but_not_the_entry():
+    from sklearn_contig.explain._results import aggregate
+
+    local = xr.Dataset(
+        {"pgs": (("sample", "pgs_id"), [[1.0, -3.0], [np.nan, 5.0], [np.nan, np.nan]]),
+         "delta": ("sample", [0.0, 0.1, np.nan]), "loss": ("sample", [1.0, 2.0, np.nan]),
+         "baseline_loss": ("sample", [0.5, 2.0, np.nan])},
+        coords={"pgs_id": ["a", "b"]}, attrs={"modalities": ["pgs"], "explanation": "local"},
+    )
+    out = aggregate(local)
+    assert out.attrs["n_samples_pgs"] == 2
+    assert out["pgs"].sel(pgs_id="a").item() == 1.0 and out["pgs"].sel(pgs_id="b").item() == 4.0
+    assert out.attrs["mean_abs_relative_delta"] == 0.0  # the row with loss == baseline_loss is left out
+
+
+def test_image_attribution_of_a_flat_feature_model_is_refused():
+    rng = np.random.default_rng(0)
+    ds = from_arrays(rng.normal(size=(24, 5)).astype(np.float32), pgs=rng.normal(size=(24, 3)))
+    model = ContIGPretrainer("mlp", hidden_dim=8, projection_dim=4, batch_size=8, max_epochs=1,
+                             validation_fraction=0, verbose=0, random_state=0).fit(ds)
+    explainer = Explainer(model, n_reference=10, n_steps=4, random_state=0).fit(ds)
+    with pytest.raises(ValueError, match="image attributions need an image encoder"):
+        explainer.local(ds, image=True)
+    assert explainer.local(ds)["pgs"].shape == (24, 3)
