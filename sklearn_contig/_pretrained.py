@@ -23,6 +23,7 @@ import datetime
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -423,6 +424,14 @@ def load_pretrained(source, *, device=None):
         raise ValueError(f"unknown estimator class {config.get('class')!r} in {str(config_path)!r}")
     cls = classes[config["class"]]
     valid = set(cls().get_params(deep=False))
+    unknown = sorted(set(config["params"]) - valid)
+    if unknown:
+        warnings.warn(
+            f"{str(config_path)!r} has parameters this {cls.__name__} does not know, ignored: {unknown} "
+            f"(saved with sklearn-contig {config.get('package_version', '?')})",
+            UserWarning,
+            stacklevel=2,
+        )
     params = {k: from_json(v) for k, v in config["params"].items() if k in valid}
     if device is not None:
         params["device"] = device

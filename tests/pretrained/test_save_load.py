@@ -139,3 +139,15 @@ def test_json_codec_roundtrip():
         to_json({1: 2})
     with pytest.raises(TypeError):
         to_json(object())
+
+
+def test_unknown_saved_parameters_are_named_in_a_warning(ds, tmp_path):
+    X = ds["image"].values
+    clf = ContIGClassifier(image_encoder="resnet18", **TINY).fit(X, np.arange(24) % 2)
+    folder = save_pretrained(clf, tmp_path / "clf")
+    config = json.loads((folder / "config.json").read_text())
+    config["params"]["embedding_pooling"] = "gem"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match=r"does not know, ignored: \['embedding_pooling'\]"):
+        loaded = load_pretrained(folder)
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
