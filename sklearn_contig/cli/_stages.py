@@ -211,9 +211,17 @@ def _held_out_scores(model, test, modalities) -> dict:
     top1 = model.retrieval_accuracy(test, k=1, chunk_size=n)
     topk = model.retrieval_accuracy(test, k=k, chunk_size=n)
     loss = model.contrastive_loss(test)
+    # the chance level of the retrieval depends on how many of the searched rows
+    # (the samples that have the modality) each individual has
+    present = test.contig.presence(modalities)
+    ind = np.asarray(test["individual"].values).astype(str)
+    rows = {}
+    for m in modalities:
+        sizes = pd.Series(ind[present[m]]).value_counts().value_counts().sort_index()
+        rows[m] = {str(s): int(c) for s, c in sizes.items()}
     return {"top1": {m: float(top1[m]) for m in modalities if m in top1},
             f"top{k}": {m: float(topk[m]) for m in modalities if m in topk},
-            "loss": float(loss["mean"]), "k": k, "n": n}
+            "loss": float(loss["mean"]), "k": k, "n": n, "rows_per_individual": rows}
 
 
 def pretrain(out, *, cohort, params=None, test_size=0.3, random_state=0, traits=None) -> dict:
@@ -477,8 +485,11 @@ def explain(model, out, *, cohort, n_explain=50, split="held_out", truth=None, t
     from ..explain import aggregate
 
     glob = aggregate(local)
+    # the fitted reference batch holds one sample per individual: it can be
+    # smaller than the requested size
     summary = {"modalities": list(explainer.modalities_), "n_explained": int(target.sizes["sample"]),
-               "n_reference": int(params["n_reference"]), "top": {}}
+               "method": str(explainer.method), "n_reference": int(explainer.n_reference_),
+               "n_reference_requested": int(params["n_reference"]), "top": {}}
     for mod in explainer.modalities_:
         g = glob[mod].to_pandas().sort_values(ascending=False)
         table = pd.DataFrame({"feature": g.index.astype(str), "attribution": g.to_numpy()})

@@ -29,6 +29,11 @@ td,th{border:1px solid #ccc;padding:2px 8px;text-align:right} th{background:#f3f
 """
 
 
+#: Names of the attribution methods of :class:`~sklearn_contig.explain.Explainer`.
+_METHODS = {"integrated_gradients": "Integrated-gradients", "deeplift": "DeepLIFT",
+            "noise_tunnel": "Noise-tunnel (SmoothGrad over integrated-gradients)"}
+
+
 def _read_json(path):
     return json.loads(Path(path).read_text()) if path and Path(path).exists() else None
 
@@ -101,10 +106,18 @@ def _pretraining(page, pre, pre_dir):
     k = ho["ContIG"]["k"]
     rows = {m: {"held-out loss": v["loss"], **{f"top-1 {mod}": a for mod, a in v["top1"].items()},
                 **{f"top-{k} {mod}": a for mod, a in v[f"top{k}"].items()}} for m, v in ho.items()}
+    chances = F.retrieval_chances(ho["ContIG"])
+    if chances is not None:
+        rows["chance"] = {f"top-{1 if key == 'top1' else k} {mod}": c
+                          for key, per_mod in chances.items() for mod, c in per_mod.items()}
     page.table(pd.DataFrame(rows).T)
+    chance_text = ("chance (dashed) is the expected score of random embeddings given the "
+                   "images per individual" if chances is not None else
+                   "chance (dashed) assumes one image per individual, as this run's summary "
+                   "does not record the images per individual")
     page.figure(F.retrieval(ho), f"Held-out cross-modal retrieval: share of held-out images whose own "
-                f"genetics rank in the top {k} of all held-out individuals, ContIG vs the same "
-                "network untrained.")
+                f"genetics rank in the top {k} of all held-out samples, ContIG vs the same "
+                f"network untrained; {chance_text}.")
     if (pre_dir / "trait_probes.csv").exists():
         probes = pd.read_csv(pre_dir / "trait_probes.csv", index_col=0)
         page.table(probes)
@@ -156,9 +169,19 @@ def _explanation(page, folder):
     if s is None:
         page.text("No explanation stage in this run.", "note")
         return page.end()
-    page.text(f"Integrated-gradients attributions of {s['n_explained']} held-out samples against a "
-              f"reference batch of {s['n_reference']}; planted (causal) features in red.")
-    tables = {m: pd.read_csv(Path(folder) / f"global_{m}.csv") for m in s["modalities"]}
+    method = _METHODS.get(s.get("method"), s.get("method") or "Feature")
+    reference = str(s["n_reference"])
+    requested = s.get("n_reference_requested")
+    if requested is not None:
+        # the fitted size: one sample per individual, at most the requested size
+        reference += " individuals (one sample each" + (
+            f"; {requested} requested)" if requested != s["n_reference"] else ")")
+    page.text(f"{method} attributions of {s['n_explained']} held-out samples against a "
+              f"reference batch of {reference}; planted (causal) features in red.")
+    # feature names are text: "NA" or "007" are names, not a missing value or a number
+    tables = {m: pd.read_csv(Path(folder) / f"global_{m}.csv", dtype={"feature": str},
+                             keep_default_na=False, na_values={"attribution": ["", "NaN", "nan"]})
+              for m in s["modalities"]}
     if s.get("auc"):
         auc = pd.Series(s["auc"], name="ROC-AUC causal vs noise").to_frame()
         auc.index.name = "modality"

@@ -8,9 +8,9 @@ import io
 import numpy as np
 import pandas as pd
 
-from ..explain._plots import _pyplot
+from ..explain._plots import _pyplot, _resize
 
-__all__ = ["to_base64_png"]
+__all__ = ["to_base64_png", "retrieval_chance"]
 
 
 def to_base64_png(fig, dpi=100) -> str:
@@ -67,6 +67,60 @@ def training_curves(history: pd.DataFrame, chance=None, title="contrastive loss"
     return fig
 
 
+def retrieval_chance(rows_per_individual, k):
+    """Expected top-``k`` retrieval of random embeddings, as the CLI measures it.
+
+    Each query (a row that has the modality) ranks all ``n`` such rows, its own
+    among them; it scores a hit when one of its ``k`` most similar keys is a row
+    of its individual. With random embeddings the top ``k`` are a uniform draw of
+    ``k`` of the ``n`` keys, so a query whose individual has ``s`` rows misses
+    with the hypergeometric probability ``C(n - s, k) / C(n, k)``; chance is the
+    mean hit probability over the queries (about ``k * s / n``).
+
+    Parameters
+    ----------
+    rows_per_individual : dict
+        Number of individuals (value) with a given number of rows (key, int or
+        str), e.g. ``{"2": 10}`` for ten individuals of two rows each.
+    k : int
+
+    Returns
+    -------
+    chance : float
+        NaN with fewer than two individuals (nothing is scored then).
+
+    Examples
+    --------
+    >>> retrieval_chance({1: 20}, k=10)
+    0.5
+    >>> round(retrieval_chance({2: 10}, k=10), 3)
+    0.763
+    """
+    from math import comb
+
+    sizes = {int(s): int(c) for s, c in rows_per_individual.items() if int(c) > 0 and int(s) > 0}
+    n = sum(s * c for s, c in sizes.items())
+    if sum(sizes.values()) < 2:
+        return float("nan")
+    k = min(int(k), n)
+    hit = sum(c * s * (1 - comb(n - s, k) / comb(n, k)) for s, c in sizes.items())
+    return float(hit / n)
+
+
+def retrieval_chances(scores: dict) -> dict | None:
+    """Chance of each modality's top-1 and top-``k`` retrieval of one model's held-out scores.
+
+    ``{"top1": {modality: chance}, "top<k>": {...}}``, or None for a summary that
+    does not record the rows per individual.
+    """
+    rows = scores.get("rows_per_individual")
+    if not rows:
+        return None
+    k = scores["k"]
+    return {key: {m: retrieval_chance(rows[m], kk) for m in scores[key] if m in rows}
+            for key, kk in (("top1", 1), (f"top{k}", k))}
+
+
 def retrieval(held_out: dict):
     plt = _pyplot()
     models = list(held_out)
@@ -78,8 +132,22 @@ def retrieval(held_out: dict):
     for j, m in enumerate(models):
         vals = [held_out[m][f"top{k}"].get(mod, np.nan) for mod in mods]
         ax.bar(np.arange(len(mods)) + j * width, vals, width, label=m)
-    chance = 1 - (1 - 1 / max(n, 1)) ** k
-    ax.axhline(chance, color="grey", ls="--", label=f"chance ({chance:.2f})")
+    chances = retrieval_chances(held_out[models[0]])
+    if chances is not None:
+        # one chance level per modality: its rows and individuals differ
+        label = "chance"
+        for i, mod in enumerate(mods):
+            c = chances[f"top{k}"].get(mod, np.nan)
+            if np.isfinite(c):
+                ax.hlines(c, i - width / 2, i + width * (len(models) - 0.5), color="grey",
+                          ls="--", label=label)
+                label = None
+    else:
+        # the summary does not record the rows per individual: the chance of
+        # one row per individual among all n held-out samples
+        chance = min(k / max(n, 1), 1.0)
+        ax.axhline(chance, color="grey", ls="--",
+                   label=f"chance if one image per individual ({chance:.2f})")
     ax.set_xticks(np.arange(len(mods)) + width * (len(models) - 1) / 2, mods)
     ax.set_ylabel(f"top-{k} retrieval of own genetics")
     ax.set_title(f"held-out individuals ({n} samples)")
@@ -130,15 +198,25 @@ def top_features(tables: dict, top_k=15):
 
 
 def image_maps(images, attributions):
+    """Each image above its |attribution| map, the map resized to the image.
+
+    The encoder resizes the images (to its ``image_size``, square), so a map can
+    have another shape than the stored image; it is stretched back (nearest
+    neighbour) to lie on the image.
+    """
     plt = _pyplot()
     n = len(images)
     fig, axes = plt.subplots(2, n, figsize=(1.8 * n, 3.8), squeeze=False)
     for i in range(n):
-        attr = np.abs(np.asarray(attributions[i], float))
+        img = _hwc(images[i])
+        attr = np.abs(np.nan_to_num(np.asarray(attributions[i], float)))
         if attr.ndim == 3:
             attr = attr.sum(0)
-        axes[0, i].imshow(_hwc(images[i]))
-        axes[1, i].imshow(_hwc(images[i]))
+        if attr.shape != img.shape[:2]:
+            attr = _resize(attr, img.shape[:2])
+        cmap = "gray" if img.ndim == 2 else None
+        axes[0, i].imshow(img, cmap=cmap)
+        axes[1, i].imshow(img, cmap=cmap)
         axes[1, i].imshow(attr, cmap="inferno", alpha=0.7)
         axes[0, i].axis("off")
         axes[1, i].axis("off")

@@ -5,6 +5,8 @@ import json
 import re
 import shutil
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from sklearn_contig.report import SECTIONS, build_report
@@ -54,3 +56,80 @@ def test_report_subcommand(run_dir, tmp_path):
     assert main(["-q", "report", str(run), "--out", str(out)]) == 0
     assert out.read_text().count("data:image/png;base64,") >= 4
     assert main(["-q", "report", str(tmp_path / "nothing")]) == 2
+
+
+def _copy_run(run_dir, tmp_path, stages):
+    run = tmp_path / "run"
+    for stage in stages.values():
+        shutil.copytree(run_dir / stage, run / stage)
+    (run / "manifest.json").write_text(json.dumps({"stages": stages}))
+    return run
+
+
+@pytest.mark.parametrize("sizes", [{1: 20}, {2: 10}, {1: 7, 2: 4, 3: 3}])
+def test_retrieval_chance_is_the_score_of_random_embeddings(sizes):
+    from sklearn_contig.evaluation import top_k_retrieval
+    from sklearn_contig.report._figures import retrieval_chance
+
+    groups = np.concatenate([np.repeat(np.arange(c) + 100 * s, s) for s, c in sizes.items()])
+    rng = np.random.default_rng(0)
+    scores = [top_k_retrieval(rng.normal(size=(len(groups), 4)), rng.normal(size=(len(groups), 4)),
+                              k=10, groups=groups) for _ in range(400)]
+    assert np.mean(scores) == pytest.approx(retrieval_chance(sizes, k=10), abs=0.02)
+    assert retrieval_chance({"1": 20}, 10) == pytest.approx(0.5)
+    assert retrieval_chance({"2": 10}, 10) == pytest.approx(1 - 90 / 380)
+    assert np.isnan(retrieval_chance({"3": 1}, 10))
+
+
+def test_retrieval_chance_from_the_rows_per_individual(run_dir, tmp_path):
+    run = _copy_run(run_dir, tmp_path, {"pretrain": "model"})
+    summary = json.loads((run / "model" / "summary.json").read_text())
+    old = build_report(run).read_text()
+    assert "chance (dashed) assumes one image per individual" in old
+    for scores in summary["held_out"].values():
+        scores["rows_per_individual"] = {"snp": {"2": 15}, "pgs": {"1": 10, "2": 10}}
+    (run / "model" / "summary.json").write_text(json.dumps(summary))
+    html = build_report(run).read_text()
+    assert "expected score of random embeddings given the images per individual" in html
+    # a chance row in the retrieval table: top-10 of 30 rows, two per individual
+    row = re.search(r"<th>chance</th>(.*?)</tr>", html, re.S).group(1)
+    assert f"{1 - 20 * 19 / (30 * 29):.3f}" in row
+
+
+def test_image_maps_are_resized_to_the_image():
+    from sklearn_contig.report._figures import image_maps
+
+    rng = np.random.default_rng(0)
+    for images in (rng.integers(0, 255, (2, 3, 12, 20), dtype=np.uint8),
+                   rng.integers(0, 255, (2, 1, 16, 16), dtype=np.uint8)):
+        fig = image_maps(images, rng.normal(size=(2, 32, 32)))
+        overlays = [ax for ax in fig.axes if len(ax.get_images()) == 2]
+        assert len(overlays) == 2
+        for ax in overlays:
+            image, attr = ax.get_images()
+            assert attr.get_array().shape == image.get_array().shape[:2] == images.shape[2:]
+
+
+def test_explanation_names_its_method_reference_and_text_features(run_dir, tmp_path, monkeypatch):
+    from sklearn_contig.report import _figures
+
+    run = _copy_run(run_dir, tmp_path, {"explain": "explain"})
+    summary = json.loads((run / "explain" / "summary.json").read_text())
+    summary.update(method="deeplift", n_reference=5, n_reference_requested=10)
+    (run / "explain" / "summary.json").write_text(json.dumps(summary))
+    pd.DataFrame({"feature": ["NA", "007", "x"], "attribution": [0.3, 0.2, np.nan], "rank": [1, 2, 3],
+                  "causal": [True, False, False]}).to_csv(run / "explain" / "global_pgs.csv", index=False)
+    seen = {}
+    draw = _figures.top_features
+
+    def top_features(tables, **kwargs):
+        seen.update(tables)
+        return draw(tables, **kwargs)
+
+    monkeypatch.setattr(_figures, "top_features", top_features)
+    html = build_report(run).read_text()
+    assert "Integrated-gradients" not in html
+    assert ("DeepLIFT attributions of 10 held-out samples against a reference batch of 5 individuals "
+            "(one sample each; 10 requested)") in html
+    assert seen["pgs"]["feature"].tolist() == ["NA", "007", "x"]
+    assert seen["pgs"]["attribution"].dtype == float and np.isnan(seen["pgs"]["attribution"].iloc[2])
