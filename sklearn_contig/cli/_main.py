@@ -24,7 +24,11 @@ def _literal(text):
         return text
 
 
-def _estimator_args(parser, classes, skip=()):
+def _estimator_args(parser, classes, skip=(), hidden=()):
+    """One flag per estimator parameter; those in ``hidden`` are left out of ``--help``.
+
+    A hidden flag still reaches the stage, which refuses it with the reason.
+    """
     group = parser.add_argument_group(
         "estimator parameters", "named as in the Python API; values are TOML literals "
         "(5, 1e-3, true, '[\"pgs\"]'), anything else a string")
@@ -38,7 +42,8 @@ def _estimator_args(parser, classes, skip=()):
             if any(f in parser._option_string_actions for f in flags):
                 continue  # e.g. --image-size: the cohort's read size
             group.add_argument(*flags, dest=f"param:{name}", type=_literal, default=argparse.SUPPRESS,
-                               metavar="V", help=f"default {p.default!r}")
+                               metavar="V",
+                               help=argparse.SUPPRESS if name in hidden else f"default {p.default!r}")
 
 
 def _cohort_args(parser, genetics=True):
@@ -59,7 +64,7 @@ def _subcommand(sub, name, summary, description=None, *, model=False, cohort=Non
     ``model``: the model folder positional; ``cohort``: ``"genetics"`` or
     ``"images"`` for the cohort group; ``out``: help of a required ``--out``.
     """
-    p = sub.add_parser(name, help=summary, description=description)
+    p = sub.add_parser(name, help=summary, description=description, allow_abbrev=False)
     if model:
         p.add_argument("model", help="model folder (pretrain)")
     if cohort is not None:
@@ -84,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ..explain import Explainer
     from ..pretraining import ContIGPretrainer
 
+    # allow_abbrev=False: a misspelt flag (--max-epoch) is an error, not a prefix of another
     parser = argparse.ArgumentParser(
-        prog="sklearn-contig",
+        prog="sklearn-contig", allow_abbrev=False,
         description="ContIG on biobank cohorts: prepare images, pretrain, embed, fine-tune, "
                     "explain and run a GWAS on the embeddings; `run CONFIG.toml` chains them "
                     "and writes one HTML report.")
@@ -93,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("prepare-images", help="image folder/CSV -> zarr store (crop, resize, filter)",
-                       description="Crop, resize and quality-filter images into a chunked zarr store.")
+                       description="Crop, resize and quality-filter images into a chunked zarr store.",
+                       allow_abbrev=False)
     p.add_argument("source", help="image folder or CSV of paths")
     p.add_argument("store", help="zarr store to write")
     p.add_argument("--image-size", type=int, default=448)
@@ -127,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-labelled", type=int, help="labelled training individuals (default all)")
     p.add_argument("--no-scratch", action="store_true", help="skip the from-scratch comparison")
     p.add_argument("--random-state", type=int, default=0)
-    _estimator_args(p, [ContIGClassifier, ContIGSegmenter], skip=("random_state", "task", "target"))
+    # the encoder and its architecture come from the model folder: finetune refuses them
+    _estimator_args(p, [ContIGClassifier, ContIGSegmenter], skip=("random_state", "task", "target"),
+                    hidden=("encoder", "image_encoder"))
 
     p = _subcommand(sub, "explain", "model + cohort -> attribution tables",
                     "Global and local attributions of the genetic features on held-out individuals.",
@@ -139,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gwas", help="embeddings + genotypes -> plink2 results, regions, plots",
                        description="GWAS on embedding principal components (plink2 --glm), "
-                                   "independent regions (plink1.9 --clump).")
+                                   "independent regions (plink1.9 --clump).",
+                       allow_abbrev=False)
     p.add_argument("embeddings", help="embeddings file (embed)")
     p.add_argument("--genotypes", required=True, help=".bed/.pgen/.bgen file")
     p.add_argument("--out", required=True, help="output folder")
@@ -150,11 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int)
 
     p = sub.add_parser("run", help="every stage from one TOML file, and the HTML report",
-                       description="Run the stages of CONFIG.toml in order and write report.html.")
+                       description="Run the stages of CONFIG.toml in order and write report.html.",
+                       allow_abbrev=False)
     p.add_argument("config", help="TOML configuration (see examples/quickstart.toml)")
     p.add_argument("--output", help="output folder (overrides the configuration's)")
 
-    p = sub.add_parser("report", help="rebuild the HTML report of a run folder")
+    p = sub.add_parser("report", help="rebuild the HTML report of a run folder", allow_abbrev=False)
     p.add_argument("run_dir")
     p.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
     return parser

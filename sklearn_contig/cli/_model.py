@@ -11,13 +11,15 @@ import pandas as pd
 
 from .._pretrained import _params, save_pretrained
 
-__all__ = ["save_model", "load_model", "read_split"]
+__all__ = ["save_model", "load_model", "read_split", "holds_model", "remove_model"]
 
 ESTIMATOR_FILE = "estimator.joblib"
 ENCODER_FILE = "encoder.safetensors"
 PARAMS_FILE = "params.json"
 SPLIT_FILE = "split.csv"
 HISTORY_FILE = "history.csv"
+#: The files of a saved model that mark a folder as holding one.
+MODEL_FILES = ("config.json", "model.safetensors")
 
 
 def save_model(est, folder, *, metrics=None, encoder=True) -> Path:
@@ -27,18 +29,33 @@ def save_model(est, folder, *, metrics=None, encoder=True) -> Path:
     (``config.json``, ``model.safetensors``, model card; nothing pickled) plus
     the image encoder as ``encoder.safetensors`` (what fine-tuning reads), the
     parameters as ``params.json`` (null for a value JSON cannot hold) and the
-    training history as ``history.csv``.
+    training history as ``history.csv``. Every file is written anew: a model
+    already in ``folder`` is replaced, its encoder included.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / PARAMS_FILE).write_text(
         json.dumps({"class": type(est).__name__, "params": _params(est)[0]}, indent=1))
     save_pretrained(est, folder, metrics=metrics, overwrite=True)
-    if encoder and not (folder / ENCODER_FILE).exists():
+    if encoder:
         est.save_encoder(folder / ENCODER_FILE)
     history = pd.DataFrame([{k: v for k, v in h.items() if np.isscalar(v)} for h in est.history_])
     history.to_csv(folder / HISTORY_FILE, index=False)
     return folder
+
+
+def holds_model(folder) -> bool:
+    """Whether ``folder`` already holds a saved model (``config.json`` or ``model.safetensors``)."""
+    return any((Path(folder) / name).exists() for name in MODEL_FILES)
+
+
+def remove_model(folder) -> None:
+    """Delete the files :func:`save_model` writes in ``folder``, and ``folder`` once empty."""
+    folder = Path(folder)
+    for name in MODEL_FILES + ("README.md", ENCODER_FILE, PARAMS_FILE, HISTORY_FILE):
+        (folder / name).unlink(missing_ok=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def load_model(folder):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -16,12 +17,24 @@ import numpy as np
 import pandas as pd
 
 from ._cohort import add_labels, add_masks, load_cohort, read_table
-from ._model import SPLIT_FILE, encoder_path, load_model, read_split, save_model
+from ._model import (
+    ENCODER_FILE,
+    SPLIT_FILE,
+    encoder_path,
+    holds_model,
+    load_model,
+    read_split,
+    remove_model,
+    save_model,
+)
 
 __all__ = ["synthetic", "prepare_images", "pretrain", "embed", "finetune", "explain", "gwas",
            "estimator_params"]
 
 log = logging.getLogger("sklearn_contig.cli")
+
+#: Parameters of the downstream estimators that fine-tuning takes from the model folder.
+FROM_MODEL_FOLDER = ("encoder", "image_encoder")
 
 #: Inputs that name a cohort, shared by the stages that read one.
 COHORT_KEYS = ("images", "image_size", "genotypes", "every", "maf", "pgs", "burden")
@@ -36,6 +49,15 @@ def _write_json(path, obj):
         return str(o)
 
     Path(path).write_text(json.dumps(obj, indent=1, default=default))
+
+
+def _remove_stale(folder, names):
+    """Delete the outputs ``names`` of an earlier run from ``folder`` (those not written this time)."""
+    for name in names:
+        path = Path(folder) / name
+        if path.is_file():
+            path.unlink()
+            log.info("removed %s of an earlier run", path)
 
 
 def _elapsed(t0):
@@ -231,7 +253,13 @@ def pretrain(out, *, cohort, params=None, test_size=0.3, random_state=0, traits=
     split of individuals (``split.csv``), example images and ``summary.json``:
     cohort summary, held-out retrieval and contrastive loss against the same
     network untrained and, with ``traits`` (a table of latent traits per
-    individual), linear-probe R^2 of each trait from the embeddings.
+    individual), linear-probe R^2 of each trait from the embeddings
+    (``trait_probes.csv``).
+
+    A model already in ``out`` is replaced, with a warning. ``split.csv`` is
+    written only once the new model is saved, so a failed run leaves the old
+    model with its own split; the outputs of an earlier run that this one does
+    not write (``trait_probes.csv`` without ``traits``) are removed.
     """
     from ..data import split_individuals
     from ..pretraining import ContIGPretrainer
@@ -240,15 +268,21 @@ def pretrain(out, *, cohort, params=None, test_size=0.3, random_state=0, traits=
     params.setdefault("random_state", random_state)
     t0 = time.perf_counter()
     out = Path(out)
+    table = read_table(traits, "traits") if traits is not None else None
     ds = _cohort(cohort)
     train, test = split_individuals(ds, test_size=test_size, random_state=random_state)
-    out.mkdir(parents=True, exist_ok=True)
+    held_ind = np.asarray(test["individual"].values).astype(str)
+    if table is not None and not np.isin(held_ind, table.index).all():
+        missing = pd.unique(held_ind[~np.isin(held_ind, table.index)])
+        raise ValueError(f"traits {str(traits)!r}: the table lacks {len(missing)} held-out "
+                         f"individuals, e.g. {missing[:5].tolist()}")
+    if holds_model(out):
+        warnings.warn(f"pretrain: output folder {str(out)!r} already holds a model; it is replaced "
+                      "by the model trained now (its encoder and split.csv included)",
+                      UserWarning, stacklevel=2)
     split = pd.DataFrame({"individual": pd.unique(np.concatenate([
-        np.asarray(train["individual"].values).astype(str),
-        np.asarray(test["individual"].values).astype(str)]))})
-    held = set(np.asarray(test["individual"].values).astype(str))
-    split["split"] = np.where(split["individual"].isin(held), "held_out", "train")
-    split.to_csv(out / "split.csv", index=False)
+        np.asarray(train["individual"].values).astype(str), held_ind]))})
+    split["split"] = np.where(split["individual"].isin(set(held_ind)), "held_out", "train")
     summary = {"cohort": _cohort_summary(ds, train, test), "params": params}
     log.info("pretraining on %d samples of %d training individuals (%d held out)",
              train.sizes["sample"], summary["cohort"]["n_train_individuals"],
@@ -256,7 +290,14 @@ def pretrain(out, *, cohort, params=None, test_size=0.3, random_state=0, traits=
     model = ContIGPretrainer(**params).fit(train)
     summary["fit_seconds"] = _elapsed(t0)
     summary["best_epoch"] = int(model.best_epoch_) if model.best_epoch_ is not None else None
+    out.mkdir(parents=True, exist_ok=True)
     save_model(model, out)
+    # the split goes with the model it was trained on: written whole, then renamed
+    part = out / f"{SPLIT_FILE}.part"
+    split.to_csv(part, index=False)
+    os.replace(part, out / SPLIT_FILE)
+    # what an earlier run wrote here described the replaced model
+    _remove_stale(out, ["summary.json", "trait_probes.csv"])
     log.info("model written to %s (%.1f s)", out, summary["fit_seconds"])
 
     untrained = ContIGPretrainer(**{**params, "max_epochs": 0, "verbose": 0}).fit(train)
@@ -264,15 +305,11 @@ def pretrain(out, *, cohort, params=None, test_size=0.3, random_state=0, traits=
     summary["held_out"] = {"ContIG": _held_out_scores(model, test, mods),
                            "untrained": _held_out_scores(untrained, test, mods)}
     summary["batch_size"] = int(model.batch_size_)
-    if traits is not None:
+    if table is not None:
         from ..evaluation import linear_probe_r2
 
-        table = read_table(traits, "traits")
-        ind = np.asarray(test["individual"].values).astype(str)
-        if not np.isin(ind, table.index).all():
-            raise ValueError("traits: the table lacks some held-out individuals")
-        y = table.loc[ind]
-        groups = ind
+        y = table.loc[held_ind]
+        groups = held_ind
         probes = pd.DataFrame({
             "untrained": linear_probe_r2(untrained.transform(test), y, groups=groups),
             "ContIG": linear_probe_r2(model.transform(test), y, groups=groups),
@@ -361,12 +398,24 @@ def finetune(model, out, *, cohort, target=None, labels=None, masks=None, task="
     (all when None); the score (the estimator's metric) is measured on the
     held-out individuals. With ``compare_scratch`` the same network trained from
     random initialisation is scored too.
+
+    The encoder is the model folder's (``encoder.safetensors``) and the
+    from-scratch network has the folder's architecture: ``params`` naming
+    ``encoder`` or ``image_encoder`` raise ``ValueError``. Outputs of an earlier
+    run that this one does not write (``examples.npz`` of a segmentation, the
+    ``scratch`` model without ``compare_scratch``) are removed.
     """
     from ..downstream import ContIGClassifier, ContIGSegmenter
 
     segment = task == "segmentation"
     cls = ContIGSegmenter if segment else ContIGClassifier
     params = estimator_params(cls, params, "finetune")
+    for name in FROM_MODEL_FOLDER:
+        if name in params:
+            raise ValueError(
+                f"finetune: {name!r} (--{name.replace('_', '-')}) cannot be set: fine-tuning starts "
+                f"from the model folder's encoder ({ENCODER_FILE}) and the from-scratch model uses "
+                "the model folder's architecture; pretrain another model folder to change them")
     params.setdefault("random_state", random_state)
     if segment and masks is None:
         raise ValueError("task='segmentation' needs masks (an image folder or CSV of masks)")
@@ -426,6 +475,11 @@ def finetune(model, out, *, cohort, target=None, labels=None, masks=None, task="
             np.savez_compressed(out / "examples.npz", image=np.asarray(sub["image"].values),
                                 mask=np.asarray(sub["mask"].values),
                                 pred=np.asarray(est.predict(Samples(sub))))
+    if not segment:
+        _remove_stale(out, ["examples.npz"])
+    if not compare_scratch and (out / "scratch").is_dir():
+        remove_model(out / "scratch")
+        log.info("removed the scratch model of an earlier run from %s", out)
     summary["seconds"] = _elapsed(t0)
     _write_json(out / "summary.json", summary)
     return summary
@@ -453,8 +507,10 @@ def explain(model, out, *, cohort, n_explain=50, split="held_out", truth=None, t
     ``split`` individuals (held-out by default). Writes ``global_<modality>.csv``
     (feature, attribution, rank, and ``causal`` when ``truth`` is given),
     ``local_<modality>.csv`` (signed, one row per explained sample) and, with
-    ``attribute_image=True``, the image maps as ``image_maps.npz``.
+    ``attribute_image=True``, the image maps as ``image_maps.npz``. Those files of
+    an earlier run that this one does not write are removed.
     """
+    from ..datasets._cohort import MODALITIES
     from ..explain import Explainer
 
     params = estimator_params(Explainer, params, "explain")
@@ -512,6 +568,10 @@ def explain(model, out, *, cohort, n_explain=50, split="held_out", truth=None, t
         np.savez_compressed(out / "image_maps.npz",
                             image=np.asarray(target["image"].isel(sample=slice(0, n_ex)).values),
                             attribution=np.asarray(local["image"].values[:n_ex]))
+    else:
+        _remove_stale(out, ["image_maps.npz"])
+    _remove_stale(out, [f"{kind}_{mod}.csv" for mod in MODALITIES if mod not in explainer.modalities_
+                        for kind in ("global", "local")])
     summary["seconds"] = _elapsed(t0)
     _write_json(out / "summary.json", summary)
     log.info("attributions written to %s in %.1f s", out, summary["seconds"])
