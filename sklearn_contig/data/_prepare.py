@@ -223,6 +223,12 @@ def _append(store: str, chunk: xr.Dataset, first: bool, samples_per_chunk: int) 
         array[start:] = values.astype(object) if values.dtype.kind == "U" else values
 
 
+def _is_zarr_store(path) -> bool:
+    """True for a folder that holds a zarr group or array (format 2 or 3), or nothing at all."""
+    names = set(os.listdir(path))
+    return not names or bool(names & {".zgroup", ".zarray", ".zattrs", "zarr.json"})
+
+
 def prepare_images(
     source,
     store,
@@ -367,6 +373,11 @@ def prepare_images(
             )
         record = previous
     elif overwrite:
+        if os.path.isdir(store) and not _is_zarr_store(store):
+            raise ValueError(
+                f"store {store!r} is a folder that is not a zarr store; overwrite=True deletes only "
+                "a store written before (name a new or a zarr folder)"
+            )
         for path in (progress_json, rejected_csv):
             if os.path.exists(path):
                 os.remove(path)

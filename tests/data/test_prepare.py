@@ -286,3 +286,11 @@ def test_an_error_that_is_not_a_bad_file_is_raised(tmp_path, monkeypatch):
     monkeypatch.setattr(_prepare, "_open", broken)
     with pytest.raises(RuntimeError, match="not a file problem"):
         prepare_images(folder, tmp_path / "c.zarr", 16, progress=False)
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_store(tmp_path):
+    folder = _folder(tmp_path)
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(ValueError, match="is a folder that is not a zarr store"):
+        prepare_images(folder, folder, 16, progress=False, overwrite=True)
+    assert sorted(p.name for p in folder.iterdir()) == before
