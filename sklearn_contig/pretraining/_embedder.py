@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import HasMethods, Interval, StrOptions, output_is_pandas
 from ..data import CohortDataset
-from ..data._schema import IMAGE
+from ..data._schema import IMAGE, validate
 from ..models import ImageEncoder, ImageEncoderName
 from ..models.contig import autocast_context
 from ..training import check_pretrained_weights, copy_encoder, image_dataset, start_from_weights
@@ -166,6 +166,7 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         img = ds[IMAGE]
         if img.ndim != 4:
             raise ValueError(f"X must hold images (n, channel, y, x), got image dims {img.dims}")
+        validate(ds, [], require_image=True, min_samples=1)
         in_channels = int(img.shape[1])
         if self.encoder is not None:
             encoder = copy_encoder(self.encoder)

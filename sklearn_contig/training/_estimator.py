@@ -39,7 +39,7 @@ from .._compat import Interval, StrOptions
 from .._distributed import broadcast_state, convert_sync_batchnorm
 from .._pickle import state_without_optimizer
 from ..data import CohortDataset, as_dataset, collate_batch, individual_codes, inference_batch_size
-from ..data._schema import IMAGE, check_image_values
+from ..data._schema import IMAGE
 from ..models import BatchAugment, ImageEncoder
 from ..models.contig import autocast_context
 from ._callbacks import (
@@ -113,7 +113,6 @@ def image_dataset(X, name: str = "X") -> xr.Dataset:
         raise ValueError(f"{name} must be images (n, channel, y, x) or flat features (n, d), got shape {X.shape}")
     if X.dtype.kind == "f" and not np.isfinite(X).all():
         raise ValueError(f"{name} has non-finite values (NaN or inf)")
-    check_image_values(X)
     dims = ("sample", "feature") if X.ndim == 2 else ("sample", "channel", "y", "x")
     ids = np.arange(X.shape[0])
     return xr.Dataset({IMAGE: (dims, X)}, coords={"sample": ids, "individual": ("sample", ids)})
