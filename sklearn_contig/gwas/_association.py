@@ -8,7 +8,6 @@ for biobank-sized data.
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,7 @@ from scipy import stats
 
 from ..data._genotypes import read_genotypes
 from ..data._plink import dedupe_individuals
-from ._plink import RESULT_COLUMNS, _bfile_prefix, _warn_not_genotyped
+from ._plink import RESULT_COLUMNS, _bfile_prefix, _warn_no_covariates, _warn_not_genotyped
 
 #: Median of the chi-squared distribution with one degree of freedom.
 CHI2_MEDIAN = float(stats.chi2.ppf(0.5, 1))
@@ -192,14 +191,7 @@ def linear_association(phenotypes, genotypes, covariates=None):
     g_all = g_all[pos]
     if covariates is not None:
         cov_index = covariates.index.astype(str)
-        no_cov = common.difference(cov_index)
-        if len(no_cov):
-            warnings.warn(
-                f"{len(no_cov)} individuals with phenotypes have no covariates and "
-                f"are left out of the GWAS, e.g. {list(no_cov[:5])}",
-                UserWarning,
-                stacklevel=2,
-            )
+        _warn_no_covariates(common.difference(cov_index), stacklevel=2)
         cov = covariates.set_axis(cov_index).reindex(common)
         z_all = cov.to_numpy(dtype=np.float64)
     else:

@@ -113,6 +113,17 @@ def _warn_not_genotyped(missing, n_phenotyped, where, stacklevel):
         )
 
 
+def _warn_no_covariates(no_cov, stacklevel):
+    """Warn that the phenotyped individuals ``no_cov`` have no covariates."""
+    if len(no_cov):
+        warnings.warn(
+            f"{len(no_cov)} individuals with phenotypes have no covariates and "
+            f"are left out of the GWAS, e.g. {list(no_cov[:5])}",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
 def _as_frame(data, what) -> pd.DataFrame:
     if isinstance(data, pd.Series):
         data = data.to_frame(name=data.name if data.name is not None else what)
@@ -380,14 +391,7 @@ def run_gwas(
                 f"(covariates are written as '{COVARIATE_PREFIX}<name>'); rename them"
             )
         cov, cov_fids, _ = _match_fam(covariates.set_axis(renamed, axis=1), fam, "covariates")
-        no_cov = pheno.index.difference(cov.index)
-        if len(no_cov):
-            warnings.warn(
-                f"{len(no_cov)} individuals with phenotypes have no covariates and "
-                f"are left out by PLINK, e.g. {list(no_cov[:5])}",
-                UserWarning,
-                stacklevel=2,
-            )
+        _warn_no_covariates(pheno.index.difference(cov.index), stacklevel=2)
 
     exe = find_binary(plink2, "plink2")
     work = _workdir(out_dir, "contig_gwas_")
